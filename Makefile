@@ -1,0 +1,64 @@
+# EchoNest Analytics — developer commands. `make run` and `make test` work on a fresh
+# machine with only Python 3.11 and make.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format migrate seed worker beat web \
+        aggregate bench-ingest bench-aggregate bench-usage clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt requirements/constraints.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the pinned requirements
+
+# The embedded default: SQLite under var/, in-process Redis, tasks run eagerly.
+run: export DEBUG ?= true
+run: install  ## set up and serve http://127.0.0.1:8000 with demo data and the scheduled jobs
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo
+	@echo "Serving http://$(HOST):$(PORT)/ (admin at /admin/); scheduled jobs run in celery beat. Ctrl-C stops both."
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(BIN)/celery -A echonest_analytics beat --loglevel=INFO --pidfile= & \
+	  $(MANAGE) runserver $(HOST):$(PORT)
+
+test: export DEBUG ?= true
+test: install  ## run the test suite (uses DATABASE_URL / REDIS_URL when set)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: install  ## apply database migrations
+	$(MANAGE) migrate --noinput
+
+seed: install  ## load demo data
+	$(MANAGE) seed_demo
+
+web: install  ## production web process (gunicorn)
+	$(BIN)/gunicorn echonest_analytics.wsgi:application --config gunicorn.conf.py
+
+worker: install  ## Celery worker (needs REDIS_URL or CELERY_BROKER_URL)
+	$(BIN)/celery -A echonest_analytics worker --loglevel=INFO
+
+beat: install  ## Celery beat with the database scheduler (jobs declared in settings)
+	$(BIN)/celery -A echonest_analytics beat --loglevel=INFO --pidfile=
+
+clean:  ## remove the virtualenv and local data
+	rm -rf $(VENV) var/*.sqlite3* staticfiles

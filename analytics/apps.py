@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AnalyticsConfig(AppConfig):
+    """Product analytics: events, live Redis counters, usage metrics, rollups, GDPR."""
+
+    name = "analytics"
+    verbose_name = "Product analytics"

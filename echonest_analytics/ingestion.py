@@ -1,0 +1,123 @@
+"""HTTP plumbing shared by the anonymous batch-ingestion endpoints (SPEC §5).
+
+It owns what both endpoints promise alike: the accepted content types (JSON, or
+`text/plain` as `navigator.sendBeacon` sends it), the 256 KiB body cap (413),
+decoding with a compiled msgspec schema, the rejection shape
+`{"error": ..., "details": {...}}` with per-event paths, and 503 + Retry-After
+when the database is unavailable. What a payload must contain is decided by its
+own app (`streams/ingest.py`, `analytics/telemetry.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from rest_framework import viewsets
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ACCEPTED_CONTENT_TYPES = frozenset({"application/json", "text/plain"})
+_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+class IngestRejected(Exception):
+    """A request the client must fix; nothing of it is stored."""
+
+    def __init__(self, error: str, details: dict[str, Any] | None = None, status: int = 400):
+        super().__init__(error)
+        self.error = error
+        self.details = details or {}
+        self.status = status
+
+
+def read_body(request, *, max_bytes: int | None = None) -> bytes:
+    """The raw request body, refused above `max_bytes` (413) or with a foreign content type (415)."""
+    max_bytes = max_bytes or settings.INGEST_MAX_BODY_BYTES
+    content_type = (request.content_type or "").lower()
+    if content_type not in ACCEPTED_CONTENT_TYPES:
+        raise IngestRejected(
+            "Content-Type must be application/json or text/plain (JSON body).",
+            {"content_type": content_type or "(none)"},
+            status=415,
+        )
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared:
+        try:
+            declared_bytes = int(declared)
+        except ValueError:
+            raise IngestRejected("Content-Length is not a number.") from None
+        if declared_bytes > max_bytes:
+            raise IngestRejected(f"Body is larger than {max_bytes} bytes.", status=413)
+    body = request.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise IngestRejected(f"Body is larger than {max_bytes} bytes.", status=413)
+    return body
+
+
+def _json_path(path: str) -> str:
+    return path.lstrip(".") or "body"
+
+
+def decode_body(body: bytes, decoder: msgspec.json.Decoder) -> Any:
+    """Decode and type-check `body` with a compiled schema, or raise a 400 naming the field."""
+    if not body.strip():
+        raise IngestRejected("Body is empty; expected a JSON object.")
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        match = _MSGSPEC_PATH.match(str(exc))
+        message, path = match.group("message"), match.group("path")
+        if path is None:
+            raise IngestRejected(f"Body is not a valid batch: {message}") from None
+        field = _json_path(path)
+        raise IngestRejected(f"Invalid {field}: {message}", {field: message}) from None
+    except msgspec.DecodeError as exc:
+        raise IngestRejected(f"Body is not valid JSON: {exc}") from None
+
+
+class BatchIngestionViewSet(viewsets.ViewSet):
+    """Base for anonymous batch endpoints: no auth, no DRF parsers, JSON out, clean 4xx/503.
+
+    Authentication is off on purpose: an anonymous endpoint must never answer
+    "authentication required" because a browser happens to carry a session cookie.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes: list = []
+    renderer_classes = [JSONRenderer]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "ingest"
+
+    def rejection_body(self, exc: IngestRejected) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": exc.error}
+        if exc.details:
+            body["details"] = exc.details
+        return body
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, IngestRejected):
+            return Response(self.rejection_body(exc), status=exc.status)
+        if isinstance(exc, OperationalError | InterfaceError):
+            logger.warning("ingestion refused, database unavailable: %s", exc)
+            response = Response(
+                self.rejection_body(
+                    IngestRejected("Database unavailable; nothing was stored. Retry later.")
+                ),
+                status=503,
+            )
+            response["Retry-After"] = "5"
+            return response
+        return super().handle_exception(exc)
+

@@ -1,0 +1,44 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import pytest
+
+from echonest_analytics.redis import get_redis
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_ok_when_database_and_migrations_are_ready(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["migrations"] == "ok"
+
+
+def test_readyz_names_redis_when_configured_but_unreachable(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    get_redis.cache_clear()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["redis"]
+    assert body["checks"]["redis"].startswith("error: ConnectionError")
+    assert body["checks"]["database"] == "ok"
+    assert response["Retry-After"] == "5"
+
+
+def test_openapi_schema_and_docs_are_served(client):
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"openapi" in schema.content
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"cdn" not in docs.content.lower()
