@@ -147,7 +147,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# The periodic jobs themselves are declared in echonest_analytics/schedules.py.
+from .schedules import CELERY_BEAT_SCHEDULE  # noqa: E402  (the periodic jobs, in code)
 
 # --- Product settings ---------------------------------------------------------
 
