@@ -1,3 +1,12 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import apis
+
+urlpatterns = [
+    path(
+        "analytics/events",
+        apis.PlaybackEventIngestApi.as_view({"post": "create"}),
+        name="playback-events-ingest",
+    ),
+    path("api/streams/<slug:key>", apis.StreamInfoApi.as_view(), name="stream-info"),
+]

@@ -53,9 +53,7 @@ class Command(BaseCommand):
             return path.read_text().strip()
         password = secrets.token_urlsafe(12)
         if admin is None:
-            admin = users.objects.create_superuser(
-                DEMO_ADMIN_USERNAME, DEMO_ADMIN_EMAIL, password
-            )
+            admin = users.objects.create_superuser(DEMO_ADMIN_USERNAME, DEMO_ADMIN_EMAIL, password)
         else:
             admin.set_password(password)
             admin.save(update_fields=["password"])

@@ -1,0 +1,223 @@
+"""Playback event ingestion (SPEC §5.1): decode, validate, enrich, store one batch atomically.
+
+This is the hot path. One compiled msgspec schema decodes and type-checks the
+batch; the whole batch — its exactly-once key, the viewer-session updates and the
+events (binary COPY on PostgreSQL) — is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+from django.conf import settings
+from django.db import connection, transaction
+
+from echonest_analytics.bulk import insert_rows
+from echonest_analytics.ingestion import IngestRejected, decode_body
+
+from .models import PlaybackBatch, PlaybackEvent, Stream
+from .viewer_sessions import TimedEvent, viewer_sessions_extend
+
+MAX_EVENTS_PER_BATCH = 100
+MAX_EXTRA_BYTES = 2048
+
+EventType = Literal["play", "pause", "heartbeat", "ended", "error", "buffer_start", "buffer_end"]
+
+
+class PlaybackEventIn(msgspec.Struct):
+    type: EventType
+    videoTime: Annotated[float, msgspec.Meta(ge=0)] | None = None  # noqa: N815 (wire name)
+    ts: datetime | None = None
+    extra: dict[str, Any] | None = None
+
+
+class PlaybackBatchIn(msgspec.Struct):
+    streamId: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]  # noqa: N815
+    clientId: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]  # noqa: N815
+    events: Annotated[
+        list[PlaybackEventIn], msgspec.Meta(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+    ]
+    sentAt: datetime | None = None  # noqa: N815
+    batchId: uuid.UUID | None = None  # noqa: N815
+
+
+_decoder = msgspec.json.Decoder(PlaybackBatchIn)
+_encoder = msgspec.json.Encoder()
+
+_EVENT_COLUMNS = (
+    "stream_id",
+    "client_id",
+    "session_id",
+    "type",
+    "video_time",
+    "occurred_at",
+    "received_at",
+    "country",
+    "device",
+    "extra",
+)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    ingested: int
+    duplicate: bool = False
+
+
+# Stream keys resolve to ids on every batch; a short in-process cache keeps that off
+# the database. A deleted stream's events are refused within the TTL.
+_STREAM_CACHE_TTL = 30.0
+_stream_cache: dict[str, tuple[float, int | None]] = {}
+
+
+def stream_id_for_key(key: str) -> int | None:
+    now = time.monotonic()
+    cached = _stream_cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    stream_id = Stream.objects.filter(key=key).values_list("id", flat=True).first()
+    if len(_stream_cache) > 10_000:
+        _stream_cache.clear()
+    _stream_cache[key] = (now + _STREAM_CACHE_TTL, stream_id)
+    return stream_id
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _occurred_at(ts: datetime | None, sent_at: datetime | None, received_at: datetime) -> datetime:
+    """Client time corrected for clock skew, never in the future."""
+    if ts is None:
+        return received_at
+    ts = _as_utc(ts)
+    occurred = received_at + (ts - _as_utc(sent_at)) if sent_at is not None else ts
+    return min(occurred, received_at)
+
+
+def playback_batch_decode(
+    body: bytes, *, received_at: datetime
+) -> tuple[PlaybackBatchIn, list[datetime]]:
+    """The validated batch and each event's corrected time, or IngestRejected naming the fault."""
+    batch: PlaybackBatchIn = decode_body(body, _decoder)
+    details: dict[str, str] = {}
+    occurred: list[datetime] = []
+    oldest = received_at - timedelta(days=settings.PLAYBACK_EVENT_RETENTION_DAYS)
+    for index, event in enumerate(batch.events):
+        if event.videoTime is not None and not math.isfinite(event.videoTime):
+            details[f"events[{index}].videoTime"] = "must be a finite number >= 0"
+        if event.extra is not None and len(_encoder.encode(event.extra)) > MAX_EXTRA_BYTES:
+            details[f"events[{index}].extra"] = f"larger than {MAX_EXTRA_BYTES} bytes"
+        try:
+            when = _occurred_at(event.ts, batch.sentAt, received_at)
+        except (OverflowError, ValueError):
+            details[f"events[{index}].ts"] = "out of range"
+            continue
+        if when < oldest:
+            details[f"events[{index}].ts"] = (
+                f"older than the {settings.PLAYBACK_EVENT_RETENTION_DAYS}-day retention"
+            )
+        occurred.append(when)
+    if details:
+        raise IngestRejected(
+            "Invalid events: " + "; ".join(f"{k} {v}" for k, v in details.items()), details
+        )
+    return batch, occurred
+
+
+def playback_batch_ingest(
+    *, body: bytes, user_agent: str, country: str, device: str, received_at: datetime | None = None
+) -> IngestResult:
+    """Store one batch of playback events exactly once, or raise IngestRejected."""
+    received_at = received_at or datetime.now(UTC)
+    batch, occurred = playback_batch_decode(body, received_at=received_at)
+    stream_id = stream_id_for_key(batch.streamId)
+    if stream_id is None:
+        raise IngestRejected(
+            f"Unknown streamId {batch.streamId!r}.", {"streamId": "no stream has this key"}
+        )
+    timed = sorted(
+        (
+            TimedEvent(at=at, type=event.type, index=i)
+            for i, (event, at) in enumerate(zip(batch.events, occurred, strict=True))
+        ),
+        key=lambda e: (e.at, e.index),
+    )
+    first_at, last_at = timed[0].at, timed[-1].at
+    with transaction.atomic():
+        batch_pk = _batch_claim(
+            batch_id=batch.batchId,
+            stream_id=stream_id,
+            client_id=batch.clientId,
+            event_count=len(timed),
+            first_event_at=first_at,
+            last_event_at=last_at,
+            received_at=received_at,
+        )
+        if batch_pk is None:
+            previous = PlaybackBatch.objects.get(batch_id=batch.batchId)
+            return IngestResult(ingested=previous.event_count, duplicate=True)
+        session_ids = viewer_sessions_extend(
+            stream_id=stream_id,
+            client_id=batch.clientId,
+            events=timed,
+            country=country,
+            device=device,
+        )
+        events = batch.events
+        insert_rows(
+            PlaybackEvent,
+            _EVENT_COLUMNS,
+            (
+                (
+                    stream_id,
+                    batch.clientId,
+                    session_id,
+                    event.type,
+                    events[event.index].videoTime,
+                    event.at,
+                    received_at,
+                    country,
+                    device,
+                    events[event.index].extra,
+                )
+                for event, session_id in zip(timed, session_ids, strict=True)
+            ),
+        )
+    return IngestResult(ingested=len(timed))
+
+
+_BATCH_COLUMNS = (
+    "batch_id",
+    "stream_id",
+    "client_id",
+    "event_count",
+    "first_event_at",
+    "last_event_at",
+    "received_at",
+    "pending",
+)
+
+
+def _batch_claim(*, batch_id: uuid.UUID | None, **values: Any) -> int | None:
+    """Record the batch; None when this batchId was stored before (a retry)."""
+    table = connection.ops.quote_name(PlaybackBatch._meta.db_table)
+    columns = ", ".join(_BATCH_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_BATCH_COLUMNS))
+    field = {f.column: f for f in PlaybackBatch._meta.concrete_fields}
+    values = {**values, "batch_id": batch_id, "pending": True}
+    params = [field[name].get_db_prep_save(values[name], connection) for name in _BATCH_COLUMNS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+            "ON CONFLICT (batch_id) DO NOTHING RETURNING id",
+            params,
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
