@@ -12,4 +12,17 @@ from celery.schedules import crontab
 MINUTE = 60
 HOUR = 60 * MINUTE
 
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "aggregate-streams": {
+        "task": "streams.aggregate_streams",
+        "schedule": 5 * MINUTE,
+        "options": {"expires": 5 * MINUTE - 10},
+    },
+    # Product rollup (SPEC §7): yesterday, plus days flagged by late events and recent
+    # gaps. A run delayed by more than 6 h is dropped; the next night catches up.
+    "analytics-daily-rollups": {
+        "task": "analytics.daily_rollups_refresh",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 6 * HOUR},
+    },
+}

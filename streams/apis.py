@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from echonest_analytics.ingestion import BatchIngestionViewSet, read_body
+from echonest_analytics.renderers import CSVRenderer
 
 from .enrichment import country_from_request, device_from_user_agent
 from .ingest import playback_batch_ingest
-from .selectors import stream_info
+from .selectors import STATS_COLUMNS, stream_info, stream_stats_list, stream_stats_summary
 
 _error = inline_serializer(
     "IngestError", {"error": serializers.CharField(), "details": serializers.DictField()}
@@ -143,3 +159,177 @@ class StreamInfoApi(APIView):
         if info is None:
             return Response({"error": f"No stream has the key {key!r}."}, status=404)
         return Response(info)
+
+
+# --- Staff stats (SPEC §5.5) ---------------------------------------------------------
+
+DEFAULT_RANGE_DAYS = 30
+MAX_RANGE_DAYS = 3660
+
+
+def stats_range(params) -> tuple[date, date, str | None]:
+    """`from`/`to` (YYYY-MM-DD, default the last 30 UTC days) and `organizer` (slug)."""
+    errors: dict[str, str] = {}
+    today = datetime.now(UTC).date()
+    parsed: dict[str, date | None] = {}
+    for name in ("from", "to"):
+        raw = params.get(name)
+        if not raw:
+            parsed[name] = None
+            continue
+        try:
+            parsed[name] = date.fromisoformat(raw)
+        except ValueError:
+            errors[name] = "expected a date as YYYY-MM-DD"
+    organizer = params.get("organizer") or None
+    if organizer is not None and not re.fullmatch(r"[-a-zA-Z0-9_]{1,100}", organizer):
+        errors["organizer"] = "expected an organizer slug"
+    if errors:
+        raise ValidationError(errors)
+    date_to = parsed["to"] or today
+    date_from = parsed["from"] or date_to - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if date_from > date_to:
+        raise ValidationError({"from": "must not be after `to`"})
+    if (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise ValidationError({"from": f"the range is limited to {MAX_RANGE_DAYS} days"})
+    return date_from, date_to, organizer
+
+
+class StaffStatsHTMLRenderer(TemplateHTMLRenderer):
+    """Browsers get an admin-styled page; the view names its template."""
+
+    def get_template_context(self, data, renderer_context):
+        context = super().get_template_context(data, renderer_context)
+        request = renderer_context["request"]
+        return {
+            **admin.site.each_context(request),
+            **context,
+            "report": context,
+            "query": request.GET.urlencode(),
+        }
+
+
+_range_parameters = [
+    OpenApiParameter(
+        "from", OpenApiTypes.DATE, description="First UTC day (default: 29 days before `to`)."
+    ),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Last UTC day (default: today)."),
+    OpenApiParameter("organizer", OpenApiTypes.STR, description="Organizer slug."),
+    OpenApiParameter(
+        "format", OpenApiTypes.STR, enum=["json", "csv"], description="`csv` for a CSV file."
+    ),
+]
+
+
+class StaffReportApi(APIView):
+    """Base for staff reports: JSON to API clients, HTML to browsers, CSV with ?format=csv."""
+
+    permission_classes = [IsAdminUser]
+    renderer_classes = [JSONRenderer, StaffStatsHTMLRenderer, CSVRenderer]
+    template_name = ""
+    csv_name = "report"
+
+    def handle_exception(self, exc):
+        html = isinstance(getattr(self.request, "accepted_renderer", None), TemplateHTMLRenderer)
+        if html and isinstance(exc, NotAuthenticated | PermissionDenied):
+            if not self.request.user.is_authenticated:
+                return redirect_to_login(self.request.get_full_path(), reverse("admin:login"))
+        if isinstance(exc, ValidationError):
+            response = Response(
+                {"error": "Invalid query parameters.", "details": exc.detail}, status=400
+            )
+        else:
+            response = super().handle_exception(exc)
+        if html:
+            # Error pages are plain JSON; the HTML template expects a full report.
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = "application/json"
+        return response
+
+    def csv_filename(self, data) -> str:
+        return f"{self.csv_name}_{data['from']}_{data['to']}.csv"
+
+
+class StreamStatsListApi(StaffReportApi):
+    """GET /admin/analytics/streams — per-stream figures over a date range."""
+
+    template_name = "streams/stats_list.html"
+    csv_name = "stream-stats"
+
+    def csv_table(self, data):
+        return STATS_COLUMNS, data["streams"]
+
+    @extend_schema(
+        operation_id="stream_stats_list",
+        summary="Per-stream analytics over a date range (staff)",
+        parameters=_range_parameters,
+        responses={200: OpenApiTypes.OBJECT},
+        examples=[
+            OpenApiExample(
+                "Streams",
+                response_only=True,
+                value={
+                    "from": "2026-10-23",
+                    "to": "2026-11-21",
+                    "organizer": None,
+                    "streams": [
+                        {
+                            "stream_id": "launch-party",
+                            "title": "Launch party",
+                            "organizer": "nightjar",
+                            "provider": "hls",
+                            "unique_viewers": 3,
+                            "sessions": 4,
+                            "total_watch_seconds": 182.0,
+                            "avg_watch_seconds": 60.667,
+                            "peak_concurrent_viewers": 3,
+                            "buffer_ratio": 0.027473,
+                            "error_rate": 0.25,
+                            "top_countries": [{"country": "DE", "viewers": 2}],
+                            "device_breakdown": {"desktop": 2, "mobile": 1},
+                            "bunny": None,
+                            "last_calculated_at": "2026-11-21T10:05:00Z",
+                        }
+                    ],
+                },
+            )
+        ],
+    )
+    def get(self, request):
+        date_from, date_to, organizer = stats_range(request.query_params)
+        rows = stream_stats_list(
+            user=request.user, date_from=date_from, date_to=date_to, organizer_slug=organizer
+        )
+        return Response({"from": date_from, "to": date_to, "organizer": organizer, "streams": rows})
+
+
+class StreamStatsSummaryApi(StaffReportApi):
+    """GET /admin/analytics/streams/summary — the same figures over all matching streams."""
+
+    template_name = "streams/stats_summary.html"
+    csv_name = "stream-summary"
+
+    def csv_table(self, data):
+        columns = [
+            "from",
+            "to",
+            "organizer",
+            "streams",
+            "events",
+            *STATS_COLUMNS[4:13],
+            "last_calculated_at",
+        ]
+        return columns, [data]
+
+    @extend_schema(
+        operation_id="stream_stats_summary",
+        summary="Analytics over all matching streams (staff)",
+        parameters=_range_parameters,
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        date_from, date_to, organizer = stats_range(request.query_params)
+        summary = stream_stats_summary(
+            user=request.user, date_from=date_from, date_to=date_to, organizer_slug=organizer
+        )
+        return Response({"from": date_from, "to": date_to, "organizer": organizer, **summary})

@@ -9,4 +9,11 @@ urlpatterns = [
         name="playback-events-ingest",
     ),
     path("api/streams/<slug:key>", apis.StreamInfoApi.as_view(), name="stream-info"),
+    # Staff reports live under /admin/ but are registered before the admin's own URLs.
+    path("admin/analytics/streams", apis.StreamStatsListApi.as_view(), name="stream-stats"),
+    path(
+        "admin/analytics/streams/summary",
+        apis.StreamStatsSummaryApi.as_view(),
+        name="stream-stats-summary",
+    ),
 ]

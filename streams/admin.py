@@ -1,0 +1,92 @@
+from django.contrib import admin
+
+from echonest_analytics.admin_utils import RawEventAdmin, ReadOnlyAdmin
+
+from .models import (
+    Organizer,
+    PlaybackBatch,
+    PlaybackEvent,
+    Stream,
+    StreamProvider,
+    StreamStats,
+    ViewerSession,
+)
+
+
+@admin.register(Organizer)
+class OrganizerAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+    filter_horizontal = ["members"]
+
+
+class StreamProviderInline(admin.TabularInline):
+    model = StreamProvider
+    extra = 1
+
+
+@admin.register(Stream)
+class StreamAdmin(admin.ModelAdmin):
+    list_display = ["title", "key", "organizer", "kind", "status", "created_at"]
+    list_filter = ["status", "kind", "organizer"]
+    search_fields = ["title", "key"]
+    prepopulated_fields = {"key": ["title"]}
+    inlines = [StreamProviderInline]
+
+
+@admin.register(ViewerSession)
+class ViewerSessionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "client_id",
+        "stream",
+        "started_at",
+        "last_event_at",
+        "watch_seconds",
+        "buffer_seconds",
+        "error_count",
+        "country",
+        "device",
+        "finalized",
+    ]
+    list_filter = ["finalized", "device", "stream"]
+    search_fields = ["client_id"]
+    date_hierarchy = "started_at"
+    list_select_related = ["stream"]
+    show_full_result_count = False
+
+
+@admin.register(StreamStats)
+class StreamStatsAdmin(ReadOnlyAdmin):
+    list_display = [
+        "stream",
+        "day",
+        "unique_viewers",
+        "sessions",
+        "total_watch_seconds",
+        "avg_watch_seconds",
+        "peak_concurrent_viewers",
+        "buffer_ratio",
+        "error_rate",
+        "last_calculated_at",
+    ]
+    list_filter = ["stream", "stream__organizer"]
+    date_hierarchy = "day"
+    list_select_related = ["stream"]
+
+
+@admin.register(PlaybackEvent)
+class PlaybackEventAdmin(RawEventAdmin):
+    list_display = ["occurred_at", "type", "client_id", "stream", "video_time", "device", "country"]
+    list_filter = ["type", "device", "stream"]
+    date_hierarchy = "occurred_at"
+    list_select_related = ["stream"]
+    ordering = ["-id"]
+
+
+@admin.register(PlaybackBatch)
+class PlaybackBatchAdmin(RawEventAdmin):
+    list_display = ["received_at", "batch_id", "stream", "client_id", "event_count", "pending"]
+    list_filter = ["pending"]
+    date_hierarchy = "received_at"
+    ordering = ["-id"]
