@@ -6,3 +6,6 @@ class AnalyticsConfig(AppConfig):
 
     name = "analytics"
     verbose_name = "Product analytics"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401 — connects the receivers

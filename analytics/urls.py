@@ -1,3 +1,24 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import apis, views
+
+urlpatterns = [
+    path(
+        "api/analytics/event",
+        apis.TelemetryEventIngestApi.as_view({"post": "create"}),
+        name="analytics-event-ingest",
+    ),
+    path("api/analytics/usage", apis.UsageSummaryApi.as_view(), name="analytics-usage"),
+    # `path:` so user ids containing "/" can be addressed too; the export route comes first.
+    path(
+        "api/analytics/users/<path:user_id>/export",
+        apis.UserEventsExportApi.as_view(),
+        name="analytics-user-export",
+    ),
+    path(
+        "api/analytics/users/<path:user_id>",
+        apis.UserEraseApi.as_view(),
+        name="analytics-user-erase",
+    ),
+    path("admin/stats", views.admin_stats_view, name="analytics-admin-stats"),
+]

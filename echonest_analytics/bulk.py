@@ -64,3 +64,64 @@ def insert_rows(
     model.objects.bulk_create(
         [model(**dict(zip(names, row, strict=True))) for row in rows], batch_size=500
     )
+
+
+def _stage_table(model: type[models.Model]) -> str:
+    return f"_stage_{model._meta.db_table}"
+
+
+def insert_rows_skipping_conflicts(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    *,
+    unique_column: str,
+) -> set:
+    """Insert the rows whose `unique_column` value is not stored yet; return the values inserted.
+
+    For idempotent ingestion (a retried batch stores nothing twice). On PostgreSQL
+    the rows go by binary COPY into a per-connection temporary staging table and
+    then `INSERT … SELECT … ON CONFLICT (unique_column) DO NOTHING RETURNING`, so
+    concurrent writers of the same value cannot both insert it. Elsewhere (SQLite,
+    whose writers are serialised) the stored values are looked up first. Must run
+    inside the caller's transaction (`transaction.atomic`).
+    """
+    if not rows:
+        return set()
+    key_index = list(columns).index(unique_column)
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        table, stage = quote(model._meta.db_table), quote(_stage_table(model))
+        cols = ", ".join(quote(c) for c in columns)
+        _, types = _copy_plan(model, tuple(columns))
+        with connection.cursor() as cursor:
+            # Created once per connection; emptied at every commit.
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
+                f"AS SELECT {cols} FROM {table} WITH NO DATA"
+            )
+            with cursor.cursor.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
+                f"ON CONFLICT ({quote(unique_column)}) DO NOTHING RETURNING {quote(unique_column)}"
+            )
+            inserted = {value for (value,) in cursor.fetchall()}
+            cursor.execute(f"DELETE FROM {stage}")  # noqa: S608 — names come from model metadata
+        return inserted
+    attnames = {f.column: f.attname for f in model._meta.concrete_fields}
+    key_attname = attnames[unique_column]
+    stored = set(
+        model.objects.filter(
+            **{f"{key_attname}__in": [row[key_index] for row in rows]}
+        ).values_list(key_attname, flat=True)
+    )
+    fresh: dict = {}
+    for row in rows:
+        value = row[key_index]
+        if value not in stored and value not in fresh:
+            fresh[value] = row
+    insert_rows(model, columns, fresh.values())
+    return set(fresh)

@@ -1,0 +1,315 @@
+"""HTTP API of product analytics: telemetry ingestion, usage summary, GDPR (SPEC §5.3–§5.5).
+
+Thin: each class reads its input, calls one service or selector, shapes the answer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import APIException, NotAuthenticated, PermissionDenied
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from echonest_analytics.ingestion import BatchIngestionViewSet, IngestRejected, read_body
+
+from .gdpr import LiveCountersUnavailable, user_erase
+from .selectors import USAGE_MAX_DAYS, usage_summary, user_events_export
+from .telemetry import MAX_EVENTS_PER_BATCH, telemetry_batch_decode, telemetry_batch_ingest
+
+_ERROR = inline_serializer(
+    "AnalyticsError",
+    {
+        "ok": serializers.BooleanField(default=False),
+        "error": serializers.CharField(),
+        "details": serializers.DictField(required=False),
+    },
+)
+
+
+class TelemetryEventIngestApi(BatchIngestionViewSet):
+    """POST /api/analytics/event — anonymous product telemetry batches."""
+
+    def rejection_body(self, exc: IngestRejected) -> dict:
+        return {"ok": False, **super().rejection_body(exc)}
+
+    @extend_schema(
+        operation_id="analytics_event_ingest",
+        tags=["product analytics"],
+        summary="Ingest a batch of product telemetry events (anonymous)",
+        description=(
+            f"Up to {MAX_EVENTS_PER_BATCH} events, stored atomically. `application/json` or "
+            "`text/plain` (sendBeacon) bodies up to 256 KiB. Events whose `ts` is over 365 days "
+            "old are ignored and not counted. An event's `uuid` (or `batchId` + its index) makes "
+            "a retry idempotent: `logged` counts the batch's events that are stored, whether by "
+            "this request or an earlier one."
+        ),
+        request=inline_serializer(
+            "TelemetryBatch",
+            {
+                "batchId": serializers.UUIDField(required=False),
+                "events": inline_serializer(
+                    "TelemetryEvent",
+                    {
+                        "event_type": serializers.CharField(max_length=64),
+                        "user_id": serializers.CharField(max_length=128, required=False),
+                        "feature": serializers.CharField(max_length=128, required=False),
+                        "url": serializers.CharField(max_length=2048, required=False),
+                        "metadata": serializers.DictField(required=False),
+                        "ts": serializers.DateTimeField(required=False),
+                        "uuid": serializers.UUIDField(required=False),
+                    },
+                    many=True,
+                ),
+            },
+        ),
+        responses={
+            200: inline_serializer(
+                "TelemetryLogged",
+                {"ok": serializers.BooleanField(), "logged": serializers.IntegerField()},
+            ),
+            400: _ERROR,
+            413: _ERROR,
+            415: _ERROR,
+            503: _ERROR,
+        },
+        examples=[
+            OpenApiExample(
+                "One page view",
+                request_only=True,
+                value={
+                    "events": [
+                        {
+                            "event_type": "page_view",
+                            "user_id": "user123",
+                            "feature": "dashboard",
+                            "metadata": {"referrer": "https://example.com"},
+                            "ts": "2026-11-21T10:00:00Z",
+                            "url": "/dashboard",
+                            "uuid": "2f1c7c1e-8a35-4c55-9f0e-3f4f3b7f2a10",
+                        }
+                    ]
+                },
+            ),
+            OpenApiExample("Stored", response_only=True, value={"ok": True, "logged": 1}),
+            OpenApiExample(
+                "Too many events",
+                response_only=True,
+                status_codes=["400"],
+                value={
+                    "ok": False,
+                    "error": "Too many events: 101 (at most 100 per batch).",
+                    "details": {"events": "at most 100 events"},
+                },
+            ),
+        ],
+    )
+    def create(self, request) -> Response:
+        batch = telemetry_batch_decode(read_body(request))
+        logged = telemetry_batch_ingest(batch=batch, received_at=timezone.now())
+        return Response({"ok": True, "logged": logged})
+
+
+class DashKeyOrStaff(BasePermission):
+    """`X-Dash-Key` equal to ANALYTICS_DASH_KEY (constant-time), or a staff user.
+
+    No credentials at all → 401; a wrong key or a non-staff user → 403.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        presented = request.headers.get("X-Dash-Key")
+        expected = settings.ANALYTICS_DASH_KEY
+        if presented is not None and expected:
+            if hmac.compare_digest(presented.encode(), expected.encode()):
+                return True
+        user = request.user
+        if user is not None and user.is_active and user.is_staff:
+            return True
+        if presented is not None:
+            raise PermissionDenied("X-Dash-Key is not valid.")
+        if user is None or not user.is_authenticated:
+            raise NotAuthenticated("Send X-Dash-Key or sign in as staff.")
+        raise PermissionDenied("Staff only.")
+
+
+_DAYS = re.compile(r"^\d{1,4}$")
+
+
+class UsageSummaryApi(APIView):
+    """GET /api/analytics/usage?days=N — DAU/WAU/MAU, feature usage, funnel (SPEC §5.4)."""
+
+    # Token first, so an unauthenticated request gets 401 with WWW-Authenticate.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [DashKeyOrStaff]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, APIException):
+            response.data = {"ok": False, "error": str(exc.detail)}
+        return response
+
+    @extend_schema(
+        operation_id="analytics_usage",
+        tags=["product analytics"],
+        summary="Usage summary over the last N UTC days",
+        parameters=[
+            OpenApiParameter(
+                "days", OpenApiTypes.INT, description="1–365, default 30", required=False
+            ),
+            OpenApiParameter(
+                "X-Dash-Key", OpenApiTypes.STR, location=OpenApiParameter.HEADER, required=False
+            ),
+        ],
+        responses={
+            200: inline_serializer(
+                "UsageSummary",
+                {
+                    "ok": serializers.BooleanField(),
+                    "ts": serializers.CharField(),
+                    "period_days": serializers.IntegerField(),
+                    "dau": serializers.FloatField(),
+                    "wau": serializers.FloatField(),
+                    "mau": serializers.IntegerField(),
+                    "feature_usage": serializers.DictField(child=serializers.IntegerField()),
+                    "funnel_steps": serializers.DictField(child=serializers.IntegerField()),
+                    "total_events": serializers.IntegerField(),
+                    "unique_days": serializers.IntegerField(),
+                    "unique_weeks": serializers.IntegerField(),
+                    "from": serializers.DateField(),
+                    "to": serializers.DateField(),
+                    "event_counts": serializers.DictField(child=serializers.IntegerField()),
+                    "rolled_up_days": serializers.IntegerField(),
+                },
+            ),
+            400: _ERROR,
+            401: _ERROR,
+            403: _ERROR,
+        },
+        examples=[
+            OpenApiExample(
+                "30 days",
+                response_only=True,
+                value={
+                    "ok": True,
+                    "ts": "2026-11-21T10:00:00Z",
+                    "period_days": 30,
+                    "dau": 42.5,
+                    "wau": 156.3,
+                    "mau": 487,
+                    "feature_usage": {"dashboard": 1250, "workflow_builder": 892},
+                    "funnel_steps": {"page_view": 5234, "action": 2156, "conversion": 487},
+                    "total_events": 7877,
+                    "unique_days": 30,
+                    "unique_weeks": 5,
+                    "from": "2026-10-23",
+                    "to": "2026-11-21",
+                    "event_counts": {"page_view": 5234, "action": 2156, "conversion": 487},
+                    "rolled_up_days": 29,
+                },
+            )
+        ],
+    )
+    def get(self, request) -> Response:
+        raw_days = request.query_params.get("days", "30").strip()
+        if not _DAYS.match(raw_days) or not 1 <= int(raw_days) <= USAGE_MAX_DAYS:
+            return Response(
+                {"ok": False, "error": f"days must be a whole number from 1 to {USAGE_MAX_DAYS}."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(usage_summary(days=int(raw_days)))
+
+
+class UserEventsExportApi(APIView):
+    """GET /api/analytics/users/<user_id>/export — every event of one user (staff)."""
+
+    @extend_schema(
+        operation_id="analytics_user_export",
+        tags=["product analytics"],
+        summary="GDPR export: all events of one user",
+        responses={
+            200: OpenApiResponse(
+                description="The user's events, oldest first",
+                examples=[
+                    OpenApiExample(
+                        "Export",
+                        value={
+                            "user_id": "user123",
+                            "count": 1,
+                            "events": [
+                                {
+                                    "uuid": "2f1c7c1e-8a35-4c55-9f0e-3f4f3b7f2a10",
+                                    "event_type": "page_view",
+                                    "user_id": "user123",
+                                    "feature": "dashboard",
+                                    "url": "/dashboard",
+                                    "metadata": {"referrer": "https://example.com"},
+                                    "occurred_at": "2026-11-21T10:00:00Z",
+                                    "received_at": "2026-11-21T10:00:01Z",
+                                }
+                            ],
+                        },
+                    )
+                ],
+            )
+        },
+    )
+    def get(self, request, user_id: str) -> Response:
+        return Response(user_events_export(user_id=user_id))
+
+
+class UserEraseApi(APIView):
+    """DELETE /api/analytics/users/<user_id> — erase one user everywhere (staff)."""
+
+    @extend_schema(
+        operation_id="analytics_user_erase",
+        tags=["product analytics"],
+        summary="GDPR erasure: events, rollup contributions and live counters of one user",
+        responses={
+            200: OpenApiResponse(
+                description="Erased (idempotent: erasing again answers zeros)",
+                examples=[
+                    OpenApiExample(
+                        "Erased",
+                        value={
+                            "ok": True,
+                            "user_id": "user123",
+                            "events_deleted": 42,
+                            "rollup_days_recomputed": ["2026-11-19", "2026-11-20"],
+                            "live_counter_keys_cleaned": 7,
+                        },
+                    )
+                ],
+            ),
+            503: _ERROR,
+        },
+    )
+    def delete(self, request, user_id: str) -> Response:
+        try:
+            erasure = user_erase(user_id=user_id)
+        except LiveCountersUnavailable as exc:
+            response = Response({"ok": False, "error": str(exc)}, status=503)
+            response["Retry-After"] = "5"
+            return response
+        return Response(
+            {
+                "ok": True,
+                "user_id": erasure.user_id,
+                "events_deleted": erasure.events_deleted,
+                "rollup_days_recomputed": [d.isoformat() for d in erasure.rollup_days_recomputed],
+                "live_counter_keys_cleaned": erasure.live_counter_keys_cleaned,
+            }
+        )

@@ -1,0 +1,76 @@
+"""GDPR erasure of one product user: raw events, rollup contributions, live counters (SPEC §5.5).
+
+Export (right of access) is a read: `selectors.user_events_export`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models.functions import TruncDate
+
+from echonest_analytics.redis import get_redis
+
+from . import live_counters
+from .models import DailyActiveUser, DailyRollup, Event
+from .rollups import daily_rollup_recompute, utc_today
+
+logger = logging.getLogger(__name__)
+
+
+class LiveCountersUnavailable(Exception):
+    """The database part of an erasure is done, the Redis part is not: retry the erasure."""
+
+
+@dataclass(frozen=True)
+class UserErasure:
+    user_id: str
+    events_deleted: int
+    rollup_days_recomputed: list[dt.date]
+    live_counter_keys_cleaned: int
+
+
+def user_erase(*, user_id: str) -> UserErasure:
+    """Erase one user everywhere. Idempotent: running it again finds nothing and succeeds.
+
+    The events are deleted and every rolled-up day they touched is recomputed from
+    the remaining raw rows in the same transaction, then the user is removed from
+    the live counters. Raises `LiveCountersUnavailable` when Redis fails, so the
+    caller can report the erasure as incomplete and retry it.
+    """
+    if not user_id:
+        raise ValueError("user_id is required")
+    today = utc_today()
+    with transaction.atomic():
+        events = Event.objects.filter(user_id=user_id)
+        days = set(
+            events.annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
+            .values_list("day", flat=True)
+            .distinct()
+            .order_by()
+        )
+        days |= set(DailyActiveUser.objects.filter(user_id=user_id).values_list("day", flat=True))
+        deleted, _ = events.delete()
+        rolled_days = set(DailyRollup.objects.filter(day__in=days).values_list("day", flat=True))
+        recomputed = sorted(day for day in rolled_days if day < today)
+        for day in recomputed:
+            daily_rollup_recompute(day=day)
+        DailyActiveUser.objects.filter(user_id=user_id).delete()
+    try:
+        cleaned = live_counters.erase_member(get_redis(), user_id)
+    except Exception as exc:  # noqa: BLE001 — any Redis failure leaves the erasure incomplete
+        logger.warning("GDPR erase of %r: live counters not cleaned", user_id, exc_info=True)
+        raise LiveCountersUnavailable(
+            f"Events and rollups of {user_id!r} were erased, but Redis failed ({exc}); "
+            "retry the erasure to clean the live counters."
+        ) from exc
+    logger.info("GDPR erase of %r: %d events, %d rollup days", user_id, deleted, len(recomputed))
+    return UserErasure(
+        user_id=user_id,
+        events_deleted=deleted,
+        rollup_days_recomputed=recomputed,
+        live_counter_keys_cleaned=cleaned,
+    )

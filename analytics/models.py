@@ -1,0 +1,83 @@
+"""Product analytics tables: raw events (append-only) and their daily rollups."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+EVENT_TYPE_MAX_LENGTH = 64
+USER_ID_MAX_LENGTH = 128
+FEATURE_MAX_LENGTH = 128
+URL_MAX_LENGTH = 2048
+
+
+class Event(models.Model):
+    """One product telemetry event (SPEC §4). Append-only; no table has a foreign key to it."""
+
+    uuid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    event_type = models.CharField(max_length=EVENT_TYPE_MAX_LENGTH)
+    # "" means anonymous; user figures only count non-empty ids (SPEC §6.4).
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, blank=True, default="")
+    feature = models.CharField(max_length=FEATURE_MAX_LENGTH, blank=True, default="")
+    url = models.CharField(max_length=URL_MAX_LENGTH, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # Day ranges: today's usage figures, rollups, the admin's newest-first list.
+            models.Index(fields=["occurred_at"], name="analytics_event_occurred"),
+            # GDPR export/erase, and the admin's filters by type.
+            models.Index(fields=["user_id", "occurred_at"], name="analytics_event_user"),
+            models.Index(fields=["event_type", "occurred_at"], name="analytics_event_type"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user_id or "(anonymous)"
+        return f"{self.event_type} {who} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class DailyRollup(models.Model):
+    """One UTC day of product events, recomputed from raw rows (SPEC §4, §7).
+
+    `needs_recompute` is set by ingestion when a late event lands on a day that
+    already has a rollup (and by erasure); readers then use that day's raw rows
+    until the next rollup run recomputes it.
+    """
+
+    day = models.DateField(unique=True)
+    total_events = models.PositiveIntegerField(default=0)
+    event_counts = models.JSONField(default=dict, blank=True)  # {event_type: events}
+    feature_usage = models.JSONField(default=dict, blank=True)  # {feature: events}
+    dau = models.PositiveIntegerField(default=0)  # distinct non-empty user_id that day
+    needs_recompute = models.BooleanField(default=False)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"rollup {self.day}"
+
+
+class DailyActiveUser(models.Model):
+    """One (day, user) pair with that user's events that day, written with its day's rollup.
+
+    Distinct users do not add up across days, so WAU/MAU over any window are
+    counted from these rows (`COUNT(DISTINCT user_id)`) instead of raw events.
+    """
+
+    day = models.DateField()
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
+    events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "user_id"], name="analytics_dau_day_user"),
+        ]
+        indexes = [models.Index(fields=["user_id"], name="analytics_dau_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} active {self.day}"

@@ -1,0 +1,281 @@
+"""Reading product analytics: the usage summary (SPEC §5.4, §6.4) and the staff stats page (§6.3).
+
+Usage figures are assembled from `DailyRollup` for complete days and from raw
+events for today and for any day whose rollup is missing or flagged, so the
+cost grows with the number of active users in the window, not with events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from . import live_counters
+from .models import DailyActiveUser, DailyRollup, Event
+from .rollups import day_bounds
+
+FUNNEL_STEPS = ("page_view", "action", "conversion")
+USAGE_MAX_DAYS = 365
+
+
+def _iso_monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _runs(days: Sequence[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Contiguous runs of sorted days as inclusive (first, last) pairs."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + dt.timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _sql_date(day: dt.date) -> Any:
+    # psycopg binds a date as `date`; SQLite stores dates as ISO text.
+    return day.isoformat() if connection.vendor == "sqlite" else day
+
+
+def _distinct_users(
+    *,
+    rollup_days: Sequence[dt.date],
+    raw_days: Sequence[dt.date],
+    week_starts: Sequence[dt.date],
+) -> tuple[int, dict[dt.date, int], dict[dt.date, int]]:
+    """(users in the window, users per ISO week, users per raw day), counted in one statement.
+
+    Rolled-up days contribute their `DailyActiveUser` rows, the other days their
+    raw events; distinct users are then counted over the union, which is exact.
+    """
+    if not rollup_days and not raw_days:
+        return 0, {}, {}
+    ops = connection.ops
+    quote = ops.quote_name
+    branches: list[str] = []
+    params: list[Any] = []
+    for first, last in _runs(rollup_days):
+        branches.append(
+            f"SELECT day, user_id FROM {quote(DailyActiveUser._meta.db_table)} "
+            "WHERE day >= %s AND day <= %s"
+        )
+        params += [_sql_date(first), _sql_date(last)]
+    day_sql, day_params = ops.datetime_cast_date_sql(quote("occurred_at"), (), "UTC")
+    for first, last in _runs(raw_days):
+        start, end = day_bounds(first)[0], day_bounds(last)[1]
+        branches.append(
+            f"SELECT DISTINCT {day_sql} AS day, user_id FROM {quote(Event._meta.db_table)} "
+            "WHERE occurred_at >= %s AND occurred_at < %s AND user_id <> ''"
+        )
+        params += [
+            *day_params,
+            ops.adapt_datetimefield_value(start),
+            ops.adapt_datetimefield_value(end),
+        ]
+    last_week = len(week_starts) - 1
+    week_bucket = (
+        "CASE "
+        + " ".join("WHEN day < %s THEN " + str(i) for i in range(last_week))
+        + f" ELSE {last_week} END"
+        if last_week
+        else "0"
+    )
+    week_params = [_sql_date(monday) for monday in week_starts[1:]]
+    raw_case = " ".join("WHEN day = %s THEN " + str(i) for i in range(len(raw_days)))
+    raw_params = [_sql_date(day) for day in raw_days]
+    sql = (
+        f"WITH active (day, user_id) AS ({' UNION ALL '.join(branches)}) "
+        "SELECT 0, 0, COUNT(DISTINCT user_id) FROM active "
+        "UNION ALL "
+        f"SELECT 1, {week_bucket} AS bucket, COUNT(DISTINCT user_id) "
+        "FROM active GROUP BY 2"
+    )
+    params += week_params
+    if raw_days:
+        sql += (
+            " UNION ALL "
+            f"SELECT 2, CASE {raw_case} ELSE -1 END AS bucket, COUNT(DISTINCT user_id) "
+            "FROM active GROUP BY 2"
+        )
+        params += raw_params
+    users_in_window = 0
+    per_week: dict[dt.date, int] = {}
+    per_raw_day: dict[dt.date, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for kind, bucket, users in cursor.fetchall():
+            if kind == 0:
+                users_in_window = users
+            elif kind == 1:
+                per_week[week_starts[bucket]] = users
+            elif bucket >= 0:
+                per_raw_day[raw_days[bucket]] = users
+    return users_in_window, per_week, per_raw_day
+
+
+def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The §5.4 usage summary over the last `days` UTC days including today (§6.4)."""
+    if not 1 <= days <= USAGE_MAX_DAYS:
+        raise ValueError(f"days must be between 1 and {USAGE_MAX_DAYS}")
+    now = (now or timezone.now()).astimezone(dt.UTC)
+    today = now.date()
+    first_day = today - dt.timedelta(days=days - 1)
+    window = [first_day + dt.timedelta(days=n) for n in range(days)]
+
+    rollups = {
+        rollup.day: rollup
+        for rollup in DailyRollup.objects.filter(
+            day__gte=first_day, day__lt=today, needs_recompute=False
+        ).only("day", "total_events", "event_counts", "feature_usage", "dau")
+    }
+    rollup_days = sorted(rollups)
+    raw_days = [day for day in window if day not in rollups]
+
+    events_per_day: dict[dt.date, int] = {}
+    event_counts: dict[str, int] = {}
+    feature_usage: dict[str, int] = {}
+    users_per_day: dict[dt.date, int] = {}
+    for day, rollup in rollups.items():
+        events_per_day[day] = rollup.total_events
+        users_per_day[day] = rollup.dau
+        for event_type, n in rollup.event_counts.items():
+            event_counts[event_type] = event_counts.get(event_type, 0) + n
+        for feature, n in rollup.feature_usage.items():
+            feature_usage[feature] = feature_usage.get(feature, 0) + n
+
+    if raw_days:
+        in_raw_days = Q()
+        for first, last in _runs(raw_days):
+            in_raw_days |= Q(
+                occurred_at__gte=day_bounds(first)[0], occurred_at__lt=day_bounds(last)[1]
+            )
+        raw_counts = (
+            Event.objects.filter(in_raw_days)
+            .annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
+            .values_list("day", "event_type", "feature")
+            .annotate(events=Count("id"))
+            .order_by()
+        )
+        for day, event_type, feature, n in raw_counts:
+            events_per_day[day] = events_per_day.get(day, 0) + n
+            event_counts[event_type] = event_counts.get(event_type, 0) + n
+            if feature:
+                feature_usage[feature] = feature_usage.get(feature, 0) + n
+
+    week_starts = sorted({_iso_monday(day) for day in window})
+    users_in_window, users_per_week, users_per_raw_day = _distinct_users(
+        rollup_days=rollup_days, raw_days=raw_days, week_starts=week_starts
+    )
+    users_per_day.update(users_per_raw_day)
+
+    days_with_data = sorted(day for day, n in events_per_day.items() if n > 0)
+    weeks_with_data = sorted({_iso_monday(day) for day in days_with_data})
+    dau = (
+        sum(users_per_day.get(day, 0) for day in days_with_data) / len(days_with_data)
+        if days_with_data
+        else 0.0
+    )
+    wau = (
+        sum(users_per_week.get(week, 0) for week in weeks_with_data) / len(weeks_with_data)
+        if weeks_with_data
+        else 0.0
+    )
+    return {
+        "ok": True,
+        "ts": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "period_days": days,
+        "dau": round(dau, 1),
+        "wau": round(wau, 1),
+        "mau": users_in_window,
+        "feature_usage": dict(sorted(feature_usage.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "funnel_steps": {step: event_counts.get(step, 0) for step in FUNNEL_STEPS},
+        "total_events": sum(events_per_day.values()),
+        "unique_days": len(days_with_data),
+        "unique_weeks": len(weeks_with_data),
+        # Extras (SPEC §5.4 welcomes them):
+        "from": first_day.isoformat(),
+        "to": today.isoformat(),
+        "event_counts": dict(sorted(event_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "rolled_up_days": len(rollup_days),
+    }
+
+
+# --- staff stats page (§6.3) -----------------------------------------------------------------
+
+GLANCE_EVENT_TYPES = (("song_add", "Songs queued"), ("vote", "Votes"), ("airhorn", "Airhorns"))
+TOP_USER_EVENT_TYPES = (("song_add", "Song adds"), ("vote", "Votes"), ("jam", "Jams"))
+
+
+def stats_page_context(*, redis_client, today: dt.date | None = None) -> dict[str, Any]:
+    """What the EchoNest staff page shows, read from the live counters."""
+    today = today or timezone.now().astimezone(dt.UTC).date()
+    todays_counts = live_counters.get_daily_stats(redis_client, today)
+    todays_active = len(live_counters.get_daily_active_users(redis_client, today))
+    glance = [{"label": "Daily active users", "value": todays_active, "event_type": "dau"}]
+    glance += [
+        {"label": label, "value": todays_counts.get(event_type, 0), "event_type": event_type}
+        for event_type, label in (*GLANCE_EVENT_TYPES, ("signup", "Signups"))
+    ]
+    shown = {event_type for event_type, _ in GLANCE_EVENT_TYPES} | {"signup"}
+    other_events = sorted(
+        ((t, n) for t, n in todays_counts.items() if t not in shown), key=lambda kv: (-kv[1], kv[0])
+    )
+
+    trend = live_counters.get_dau_trend(redis_client, days=7, today=today)
+    peak = max((n for _, n in trend), default=0)
+    dau_bars = [
+        {
+            "day": dt.date.fromisoformat(day),
+            "users": n,
+            "percent": round(100 * n / peak) if peak else 0,
+        }
+        for day, n in trend
+    ]
+
+    per_user = live_counters.get_user_stats(redis_client, days=7, today=today)
+    top_users = []
+    for email, counts in per_user.items():
+        figures = [counts.get(event_type, 0) for event_type, _ in TOP_USER_EVENT_TYPES]
+        if any(figures):
+            top_users.append({"email": email, "figures": figures, "total": sum(figures)})
+    top_users.sort(key=lambda row: (-row["total"], row["email"]))
+
+    return {
+        "today": today,
+        "glance": glance,
+        "other_events": other_events,
+        "dau_bars": dau_bars,
+        "top_user_columns": [label for _, label in TOP_USER_EVENT_TYPES],
+        "top_users": top_users[:10],
+        "recent_signups": [
+            {"email": email, "day": dt.date.fromisoformat(day)}
+            for email, day in live_counters.get_recent_signups(redis_client, days=30, today=today)
+        ],
+        "known_users": live_counters.get_known_users_count(redis_client),
+    }
+
+
+def user_events_export(*, user_id: str) -> dict[str, Any]:
+    """Every stored event of one user (GDPR right of access), oldest first."""
+    events = Event.objects.filter(user_id=user_id).order_by("occurred_at", "id")
+    rows = [
+        {
+            "uuid": str(event.uuid),
+            "event_type": event.event_type,
+            "user_id": event.user_id,
+            "feature": event.feature,
+            "url": event.url,
+            "metadata": event.metadata,
+            "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "received_at": event.received_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        }
+        for event in events.iterator(chunk_size=2000)
+    ]
+    return {"user_id": user_id, "count": len(rows), "events": rows}
