@@ -247,6 +247,8 @@ def erase_member(redis_client, email: str) -> int:
         pipe = redis_client.pipeline(transaction=True)
         pipe.zrem(key, email)
         pipe.hincrby(totals_key(day), event_type, -int(score))
-        pipe.execute()
+        _, left = pipe.execute()
+        if int(left) <= 0:  # nobody else had this event that day: drop the field
+            redis_client.hdel(totals_key(day), event_type)
         touched += 1
     return touched
