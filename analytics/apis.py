@@ -41,6 +41,27 @@ _ERROR = inline_serializer(
 )
 
 
+_TELEMETRY_BATCH = inline_serializer(
+    "TelemetryBatch",
+    {
+        "batchId": serializers.UUIDField(required=False),
+        "events": inline_serializer(
+            "TelemetryEvent",
+            {
+                "event_type": serializers.CharField(max_length=64),
+                "user_id": serializers.CharField(max_length=128, required=False),
+                "feature": serializers.CharField(max_length=128, required=False),
+                "url": serializers.CharField(max_length=2048, required=False),
+                "metadata": serializers.DictField(required=False),
+                "ts": serializers.DateTimeField(required=False),
+                "uuid": serializers.UUIDField(required=False),
+            },
+            many=True,
+        ),
+    },
+)
+
+
 class TelemetryEventIngestApi(BatchIngestionViewSet):
     """POST /api/analytics/event — anonymous product telemetry batches."""
 
@@ -58,25 +79,7 @@ class TelemetryEventIngestApi(BatchIngestionViewSet):
             "a retry idempotent: `logged` counts the batch's events that are stored, whether by "
             "this request or an earlier one."
         ),
-        request=inline_serializer(
-            "TelemetryBatch",
-            {
-                "batchId": serializers.UUIDField(required=False),
-                "events": inline_serializer(
-                    "TelemetryEvent",
-                    {
-                        "event_type": serializers.CharField(max_length=64),
-                        "user_id": serializers.CharField(max_length=128, required=False),
-                        "feature": serializers.CharField(max_length=128, required=False),
-                        "url": serializers.CharField(max_length=2048, required=False),
-                        "metadata": serializers.DictField(required=False),
-                        "ts": serializers.DateTimeField(required=False),
-                        "uuid": serializers.UUIDField(required=False),
-                    },
-                    many=True,
-                ),
-            },
-        ),
+        request={media_type: _TELEMETRY_BATCH for media_type in ("application/json", "text/plain")},
         responses={
             200: inline_serializer(
                 "TelemetryLogged",
