@@ -64,3 +64,47 @@ def heartbeats(*seconds: float, base: datetime = T0) -> list[dict]:
 
 def new_batch_id() -> str:
     return str(uuid.uuid4())
+
+
+MOBILE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+TABLET_UA = (
+    "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stream_key_cache():
+    """Stream keys resolve through an in-process cache; every test has its own streams (and,
+    on PostgreSQL, new ids for the same key), so no test may see another's cached id."""
+    from streams import ingest
+
+    ingest._stream_cache.clear()
+    yield
+    ingest._stream_cache.clear()
+
+
+def ev(event_type: str, seconds: float, base: datetime = T0, **fields) -> dict:
+    """One player event `seconds` after `base`, with videoTime following the clock."""
+    return {"type": event_type, "videoTime": max(seconds, 0), "ts": at(seconds, base), **fields}
+
+
+@pytest.fixture
+def send_batch(post_events, stream):
+    """Send one batch for `client_id` as a player does and insist it is accepted (202)."""
+
+    def send(client_id: str, events: list[dict], *, stream_key: str = "launch-party", **extra):
+        response = post_events(batch(stream_key, client_id, events), **extra)
+        assert response.status_code == 202, response.content
+        assert response.json() == {"ingested": len(events)}
+        return response
+
+    return send
+
+
+@pytest.fixture
+def second_stream(organizer) -> Stream:
+    return Stream.objects.create(key="after-party", title="After party", organizer=organizer)
