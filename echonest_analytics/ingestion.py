@@ -44,7 +44,8 @@ class IngestRejected(Exception):
 def read_body(request, *, max_bytes: int | None = None) -> bytes:
     """The raw request body, refused above `max_bytes` (413) or with a foreign content type (415)."""
     max_bytes = max_bytes or settings.INGEST_MAX_BODY_BYTES
-    content_type = (request.content_type or "").lower()
+    # The media type only: browsers' sendBeacon sends "text/plain;charset=UTF-8".
+    content_type = (request.content_type or "").split(";", 1)[0].strip().lower()
     if content_type not in ACCEPTED_CONTENT_TYPES:
         raise IngestRejected(
             "Content-Type must be application/json or text/plain (JSON body).",
@@ -84,6 +85,10 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder) -> Any:
         raise IngestRejected(f"Invalid {field}: {message}", {field: message}) from None
     except msgspec.DecodeError as exc:
         raise IngestRejected(f"Body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise IngestRejected("Body is not valid UTF-8.") from None
+    except RecursionError:
+        raise IngestRejected("Body is nested too deeply.") from None
 
 
 class BatchIngestionViewSet(viewsets.ViewSet):
@@ -120,4 +125,3 @@ class BatchIngestionViewSet(viewsets.ViewSet):
             response["Retry-After"] = "5"
             return response
         return super().handle_exception(exc)
-

@@ -103,7 +103,9 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL names no database (postgres://…/dbname).")
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
-    _db.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    _db.setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=5
+    )
 else:
     VAR_DIR.mkdir(exist_ok=True)
     # Several processes (web, beat) share the file: wait for locks and take the
@@ -153,6 +155,8 @@ from .schedules import CELERY_BEAT_SCHEDULE  # noqa: E402  (the periodic jobs, i
 
 SESSION_TIMEOUT = env.int("SESSION_TIMEOUT", default=30 * 60)  # seconds, SPEC §6.1
 HEARTBEAT_INTERVAL = env.int("HEARTBEAT_INTERVAL", default=15)  # seconds, SPEC §6.2
+# PostgreSQL work_mem for the aggregation transaction (its window sorts and hash joins).
+AGGREGATION_WORK_MEM = env.str("AGGREGATION_WORK_MEM", default="64MB")
 PLAYBACK_EVENT_RETENTION_DAYS = env.int("PLAYBACK_EVENT_RETENTION_DAYS", default=90)
 PRODUCT_EVENT_RETENTION_DAYS = env.int("PRODUCT_EVENT_RETENTION_DAYS", default=90)
 ROLLUP_RETENTION_DAYS = env.int("ROLLUP_RETENTION_DAYS", default=365)

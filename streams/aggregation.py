@@ -37,7 +37,7 @@ from .models import (
     ViewerSession,
     ViewerSessionDay,
 )
-from .session_rules import BUFFERING, GAP_CAP_HEARTBEATS, PLAYING, STATE_AFTER
+from .session_rules import BUFFERING, ENDED, GAP_CAP_HEARTBEATS, PAUSED, PLAYING, STATE_AFTER
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,9 @@ def _aggregate(*, full: bool, now: datetime) -> AggregationSummary:
     heartbeat = float(settings.HEARTBEAT_INTERVAL)
     now_epoch = now.timestamp()
     with connection.cursor() as cursor:
+        if sql.pg:
+            # Sorts and hashes over a run's events stay in memory instead of spilling.
+            cursor.execute("SET LOCAL work_mem = %s", [settings.AGGREGATION_WORK_MEM])
         pairs = _scope_claim(cursor, sql, full=full)
         sessions = 0
         if pairs:
@@ -233,13 +236,21 @@ def _scope_widen(cursor, sql: _Sql, *, timeout: float) -> None:
     logger.warning("stream aggregation: scope still growing after 50 rounds")
 
 
+# Player states as small integers in SQL; only PLAYING and BUFFERING earn credit.
+_STATE_CODES = {PLAYING: 1, BUFFERING: 2, PAUSED: 3, ENDED: 4}
+
+
 def _state_case(column: str) -> str:
-    codes = {PLAYING: 1, BUFFERING: 2}
     whens = " ".join(
-        f"WHEN '{event_type}' THEN {codes.get(state, 0)}"
+        f"WHEN '{event_type}' THEN {_STATE_CODES[state]}"
         for event_type, state in STATE_AFTER.items()
     )
     return f"CASE {column} {whens} ELSE NULL END"
+
+
+def _state_name(column: str) -> str:
+    whens = " ".join(f"WHEN {code} THEN '{state}'" for state, code in _STATE_CODES.items())
+    return f"CASE {column} {whens} ELSE '' END"
 
 
 def _sessions_rebuild(
@@ -278,8 +289,7 @@ def _sessions_rebuild(
             FROM numbered WINDOW s AS ({pair}, session_no ORDER BY t, id)
         ), credited AS (
             SELECT stated.*,
-                   COALESCE(MAX(state_set) OVER
-                       ({pair}, session_no, state_grp), 0) AS state
+                   MAX(state_set) OVER ({pair}, session_no, state_grp) AS state
             FROM stated
         )
         SELECT id, stream_id, client_id, old_session_id, type, occurred_at, country, device,
@@ -343,9 +353,7 @@ def _sessions_rebuild(
         "AND id NOT IN (SELECT final_id FROM agg_sessions WHERE final_id IS NOT NULL)"
     )
     stale = now_epoch - timeout
-    player_state = (
-        f"CASE g.last_state WHEN 1 THEN '{PLAYING}' WHEN 2 THEN '{BUFFERING}' ELSE '' END"
-    )
+    player_state = _state_name("g.last_state")
     figures = (
         "started_at = g.started_at, last_event_at = g.last_event_at, "
         "playing_seconds = g.playing_seconds, buffer_seconds = g.buffer_seconds, "
@@ -375,18 +383,7 @@ def _sessions_rebuild(
         "WHERE s.stream_id = agg_sessions.stream_id AND s.client_id = agg_sessions.client_id "
         "AND s.started_at = agg_sessions.started_at) WHERE final_id IS NULL"
     )
-    # 4. Events follow their session; only those whose session changed are written.
-    cursor.execute(
-        f"""
-        UPDATE {events} SET session_id = m.final_id
-        FROM (SELECT ae.id, g.final_id FROM agg_events ae JOIN agg_sessions g
-              ON ae.stream_id = g.stream_id AND ae.client_id = g.client_id
-              AND ae.session_no = g.session_no
-              WHERE {sql.distinct_from("ae.old_session_id", "g.final_id")}) m
-        WHERE {events}.id = m.id
-        """
-    )
-    # 5. Each credited span falls on the UTC day it happened (split at midnight).
+    # 4. Each credited span falls on the UTC day it happened (split at midnight).
     day0 = sql.day_no("a")
     split = f"""
         SELECT final_id, stream_id, {day0} AS day_no,

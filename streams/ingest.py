@@ -8,7 +8,6 @@ events (binary COPY on PostgreSQL) — is written in one transaction.
 from __future__ import annotations
 
 import math
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,8 +37,12 @@ class PlaybackEventIn(msgspec.Struct):
 
 
 class PlaybackBatchIn(msgspec.Struct):
-    streamId: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]  # noqa: N815
-    clientId: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]  # noqa: N815
+    streamId: Annotated[  # noqa: N815
+        str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[-a-zA-Z0-9_]+\Z")
+    ]
+    clientId: Annotated[  # noqa: N815
+        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+\Z")
+    ]
     events: Annotated[
         list[PlaybackEventIn], msgspec.Meta(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
     ]
@@ -70,22 +73,8 @@ class IngestResult:
     duplicate: bool = False
 
 
-# Stream keys resolve to ids on every batch; a short in-process cache keeps that off
-# the database. A deleted stream's events are refused within the TTL.
-_STREAM_CACHE_TTL = 30.0
-_stream_cache: dict[str, tuple[float, int | None]] = {}
-
-
 def stream_id_for_key(key: str) -> int | None:
-    now = time.monotonic()
-    cached = _stream_cache.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    stream_id = Stream.objects.filter(key=key).values_list("id", flat=True).first()
-    if len(_stream_cache) > 10_000:
-        _stream_cache.clear()
-    _stream_cache[key] = (now + _STREAM_CACHE_TTL, stream_id)
-    return stream_id
+    return Stream.objects.filter(key=key).values_list("id", flat=True).first()
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -112,8 +101,12 @@ def playback_batch_decode(
     for index, event in enumerate(batch.events):
         if event.videoTime is not None and not math.isfinite(event.videoTime):
             details[f"events[{index}].videoTime"] = "must be a finite number >= 0"
-        if event.extra is not None and len(_encoder.encode(event.extra)) > MAX_EXTRA_BYTES:
-            details[f"events[{index}].extra"] = f"larger than {MAX_EXTRA_BYTES} bytes"
+        if event.extra is not None:
+            encoded = _encoder.encode(event.extra)
+            if len(encoded) > MAX_EXTRA_BYTES:
+                details[f"events[{index}].extra"] = f"larger than {MAX_EXTRA_BYTES} bytes"
+            elif b"\\u0000" in encoded:
+                details[f"events[{index}].extra"] = "must not contain NUL characters"
         try:
             when = _occurred_at(event.ts, batch.sentAt, received_at)
         except (OverflowError, ValueError):

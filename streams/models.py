@@ -146,7 +146,10 @@ class PlaybackEvent(models.Model):
     id = models.BigAutoField(primary_key=True)
     stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+", db_index=False)
     client_id = models.CharField(max_length=64)
-    # Sessions are rebuilt by the aggregator, so no database constraint ties events to them.
+    # The session ingestion attached the event to. Raw rows are never rewritten: when the
+    # aggregator later merges or splits sessions it keeps session ids where it can, and the
+    # authoritative session is the one of the same stream and client whose
+    # [started_at, last_event_at] holds occurred_at. Hence no database constraint.
     session = models.ForeignKey(
         ViewerSession,
         on_delete=models.DO_NOTHING,

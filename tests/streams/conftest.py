@@ -76,17 +76,6 @@ TABLET_UA = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_stream_key_cache():
-    """Stream keys resolve through an in-process cache; every test has its own streams (and,
-    on PostgreSQL, new ids for the same key), so no test may see another's cached id."""
-    from streams import ingest
-
-    ingest._stream_cache.clear()
-    yield
-    ingest._stream_cache.clear()
-
-
 def ev(event_type: str, seconds: float, base: datetime = T0, **fields) -> dict:
     """One player event `seconds` after `base`, with videoTime following the clock."""
     return {"type": event_type, "videoTime": max(seconds, 0), "ts": at(seconds, base), **fields}
