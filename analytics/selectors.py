@@ -79,44 +79,30 @@ def _distinct_users(
             ops.adapt_datetimefield_value(start),
             ops.adapt_datetimefield_value(end),
         ]
-    last_week = len(week_starts) - 1
-    week_bucket = (
-        "CASE "
-        + " ".join("WHEN day < %s THEN " + str(i) for i in range(last_week))
-        + f" ELSE {last_week} END"
-        if last_week
-        else "0"
-    )
-    week_params = [_sql_date(monday) for monday in week_starts[1:]]
-    raw_case = " ".join("WHEN day = %s THEN " + str(i) for i in range(len(raw_days)))
-    raw_params = [_sql_date(day) for day in raw_days]
+    # One pass: group the active rows by user, flag each user's weeks and raw days,
+    # then add the flags up. Portable SQL (PostgreSQL and SQLite) and a single
+    # hash aggregate, instead of one COUNT(DISTINCT) sort per figure.
+    flags: list[str] = []
+    flag_params: list[Any] = []
+    for i, monday in enumerate(week_starts):
+        flags.append(f"MAX(CASE WHEN day >= %s AND day < %s THEN 1 ELSE 0 END) AS w{i}")
+        flag_params += [_sql_date(monday), _sql_date(monday + dt.timedelta(days=7))]
+    for i, day in enumerate(raw_days):
+        flags.append(f"MAX(CASE WHEN day = %s THEN 1 ELSE 0 END) AS r{i}")
+        flag_params.append(_sql_date(day))
+    sums = ", ".join(f"SUM(w{i})" for i in range(len(week_starts)))
+    sums += "".join(f", SUM(r{i})" for i in range(len(raw_days)))
     sql = (
         f"WITH active (day, user_id) AS ({' UNION ALL '.join(branches)}) "
-        "SELECT 0, 0, COUNT(DISTINCT user_id) FROM active "
-        "UNION ALL "
-        f"SELECT 1, {week_bucket} AS bucket, COUNT(DISTINCT user_id) "
-        "FROM active GROUP BY 2"
+        f"SELECT COUNT(*), {sums} FROM ("
+        f"SELECT user_id, {', '.join(flags)} FROM active GROUP BY user_id) per_user"
     )
-    params += week_params
-    if raw_days:
-        sql += (
-            " UNION ALL "
-            f"SELECT 2, CASE {raw_case} ELSE -1 END AS bucket, COUNT(DISTINCT user_id) "
-            "FROM active GROUP BY 2"
-        )
-        params += raw_params
-    users_in_window = 0
-    per_week: dict[dt.date, int] = {}
-    per_raw_day: dict[dt.date, int] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for kind, bucket, users in cursor.fetchall():
-            if kind == 0:
-                users_in_window = users
-            elif kind == 1:
-                per_week[week_starts[bucket]] = users
-            elif bucket >= 0:
-                per_raw_day[raw_days[bucket]] = users
+        cursor.execute(sql, params + flag_params)
+        users_in_window, *counts = cursor.fetchone()
+    counts = [int(n or 0) for n in counts]
+    per_week = dict(zip(week_starts, counts[: len(week_starts)], strict=True))
+    per_raw_day = dict(zip(raw_days, counts[len(week_starts) :], strict=True))
     return users_in_window, per_week, per_raw_day
 
 
