@@ -60,5 +60,11 @@ worker: install  ## Celery worker (needs REDIS_URL or CELERY_BROKER_URL)
 beat: install  ## Celery beat with the database scheduler (jobs declared in settings)
 	$(BIN)/celery -A echonest_analytics beat --loglevel=INFO --pidfile=
 
+# SPEC §11: p50/p95/p99 of /api/analytics/usage?days=30 over 10M seeded product events.
+bench-usage: export DEBUG ?= true
+bench-usage: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/echonest_bench_usage
+bench-usage: install  ## benchmark the usage API over 10M product events (PostgreSQL)
+	$(MANAGE) bench_usage $(BENCH_ARGS)
+
 clean:  ## remove the virtualenv and local data
 	rm -rf $(VENV) var/*.sqlite3* staticfiles
