@@ -260,7 +260,13 @@ def _sessions_rebuild(
     cap = GAP_CAP_HEARTBEATS * heartbeat
     pair = "PARTITION BY stream_id, client_id"
     # 1. Events of the widened ranges, numbered into sessions, with the state each
-    #    event leaves the player in (an error keeps the one before it).
+    #    event leaves the player in (an error keeps the one before it). Every window
+    #    shares one ordering, so the events are sorted once. The state in force is
+    #    the latest state-setting event of the session: a running MAX over
+    #    "row number * 8 + state code", whose remainder is that code (a session's
+    #    first event always sets one, 0 for "none yet").
+    ordered = f"{pair} ORDER BY t, id"
+    is_start = f"(since_prev IS NULL OR since_prev >= {timeout})"
     sql.temp_table(
         cursor,
         "agg_events",
@@ -272,34 +278,29 @@ def _sessions_rebuild(
             JOIN agg_scope sc ON e.stream_id = sc.stream_id AND e.client_id = sc.client_id
             WHERE {sql.before("e.occurred_at", "sc.lo - 0.001", ">=")}
               AND {sql.before("e.occurred_at", "sc.hi + 0.001", "<=")}
-        ), gaps AS (
-            SELECT ev.*, t - LAG(t) OVER (w) AS since_prev,
-                   {_state_case("type")} AS state_set
-            FROM ev WINDOW w AS ({pair} ORDER BY t, id)
-        ), numbered AS (
-            SELECT gaps.*,
-                   SUM(CASE WHEN since_prev IS NULL OR since_prev >= {timeout} THEN 1 ELSE 0 END)
-                       OVER ({pair} ORDER BY t, id ROWS UNBOUNDED PRECEDING) AS session_no
-            FROM gaps
+        ), neighbours AS (
+            SELECT ev.*, t - LAG(t) OVER (w) AS since_prev, LEAD(t) OVER (w) - t AS until_next,
+                   ROW_NUMBER() OVER (w) AS rn, {_state_case("type")} AS state_set
+            FROM ev WINDOW w AS ({ordered})
         ), stated AS (
-            SELECT numbered.*,
-                   COUNT(state_set) OVER (s ROWS UNBOUNDED PRECEDING) AS state_grp,
-                   LEAD(t) OVER (s) AS next_t,
-                   ROW_NUMBER() OVER (s) AS seq
-            FROM numbered WINDOW s AS ({pair}, session_no ORDER BY t, id)
-        ), credited AS (
-            SELECT stated.*,
-                   MAX(state_set) OVER ({pair}, session_no, state_grp) AS state
-            FROM stated
+            SELECT neighbours.*,
+                   CASE WHEN {is_start} THEN 1 ELSE 0 END AS is_start,
+                   CASE WHEN until_next IS NULL OR until_next >= {timeout} THEN 1 ELSE 0 END
+                       AS is_last,
+                   SUM(CASE WHEN {is_start} THEN 1 ELSE 0 END) OVER r AS session_no,
+                   MAX(CASE WHEN state_set IS NOT NULL THEN rn * 8 + state_set
+                            WHEN {is_start} THEN rn * 8 END) OVER r % 8 AS state
+            FROM neighbours WINDOW r AS ({ordered} ROWS UNBOUNDED PRECEDING)
         )
         SELECT id, stream_id, client_id, old_session_id, type, occurred_at, country, device,
-               t, session_no, seq, next_t, state,
-               CASE WHEN state = 1 AND next_t IS NOT NULL
-                    THEN {sql.least("next_t - t", str(cap))} ELSE 0 END AS play_span,
-               CASE WHEN state = 2 AND next_t IS NOT NULL
-                    THEN {sql.least("next_t - t", str(cap))} ELSE 0 END AS buffer_span,
-               CASE WHEN seq = 1 AND type = 'heartbeat' THEN {heartbeat} ELSE 0 END AS opening
-        FROM credited
+               t, session_no, is_start, is_last, state,
+               CASE WHEN state = 1 AND is_last = 0
+                    THEN {sql.least("until_next", str(cap))} ELSE 0 END AS play_span,
+               CASE WHEN state = 2 AND is_last = 0
+                    THEN {sql.least("until_next", str(cap))} ELSE 0 END AS buffer_span,
+               CASE WHEN is_start = 1 AND type = 'heartbeat' THEN {heartbeat} ELSE 0 END
+                   AS opening
+        FROM stated
         """,
     )
     # 2. One row per rebuilt session; it keeps the id most of its events already had,
@@ -317,10 +318,10 @@ def _sessions_rebuild(
                    SUM(CASE WHEN type = 'buffer_start' THEN 1 ELSE 0 END) AS buffer_count,
                    SUM(CASE WHEN type = 'error' THEN 1 ELSE 0 END) AS error_count,
                    COUNT(*) AS event_count,
-                   MAX(CASE WHEN seq = 1 THEN country END) AS country,
-                   MAX(CASE WHEN seq = 1 THEN device END) AS device,
+                   MAX(CASE WHEN is_start = 1 THEN country END) AS country,
+                   MAX(CASE WHEN is_start = 1 THEN device END) AS device,
                    MAX(CASE WHEN type = 'ended' THEN t END) AS ended_t,
-                   MAX(CASE WHEN next_t IS NULL THEN state END) AS last_state,
+                   MAX(CASE WHEN is_last = 1 THEN state END) AS last_state,
                    MIN(old_session_id) AS candidate_id
             FROM agg_events GROUP BY stream_id, client_id, session_no
         )
