@@ -61,6 +61,18 @@ beat: install  ## Celery beat with the database scheduler (jobs declared in sett
 	$(BIN)/celery -A echonest_analytics beat --loglevel=INFO --pidfile=
 
 # SPEC §11: p50/p95/p99 of /api/analytics/usage?days=30 over 10M seeded product events.
+aggregate: install  ## run the stream aggregator once (ARGS=--all rebuilds everything)
+	$(MANAGE) aggregate_streams $(ARGS)
+
+# Benchmarks (SPEC §11) run on PostgreSQL; BENCH_DATABASE_URL overrides their database.
+bench-ingest: export DEBUG ?= true
+bench-ingest: install  ## playback ingestion over HTTP (gunicorn, production settings): events/s, p50/p95/p99
+	$(BIN)/python -m benchmarks.ingest $(BENCH_ARGS)
+
+bench-aggregate: export DEBUG ?= true
+bench-aggregate: install  ## aggregate 1,000,000 seeded playback events from scratch: seconds, peak memory
+	$(BIN)/python -m benchmarks.aggregate $(BENCH_ARGS)
+
 bench-usage: export DEBUG ?= true
 bench-usage: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/echonest_bench_usage
 bench-usage: install  ## benchmark the usage API over 10M product events (PostgreSQL)
