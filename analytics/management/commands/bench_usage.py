@@ -73,6 +73,11 @@ class Command(BaseCommand):
         parser.add_argument("--window", type=int, default=30, help="the ?days= of the timed call")
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument(
+            "--any-database",
+            action="store_true",
+            help="allow a database whose name lacks 'bench' (its product analytics are wiped)",
+        )
+        parser.add_argument(
             "--reuse",
             action="store_true",
             help="keep the events already loaded when their count matches --events",
@@ -84,6 +89,13 @@ class Command(BaseCommand):
                 "bench_usage needs PostgreSQL (SPEC §11 measures it there); this is "
                 f"{connection.vendor}. Set DATABASE_URL=postgres://…, e.g. "
                 "postgres://postgres@127.0.0.1:5432/echonest_bench_usage (make bench-usage does)."
+            )
+        name = connection.settings_dict["NAME"]
+        if "bench" not in name and not opts["any_database"]:
+            raise CommandError(
+                f"bench_usage empties the product analytics tables of {name!r}; point "
+                "DATABASE_URL at a benchmark database (a name containing 'bench') or pass "
+                "--any-database."
             )
         self._ensure_database()
         call_command("migrate", verbosity=0, interactive=False)
@@ -191,9 +203,12 @@ class Command(BaseCommand):
             event_types = rng.choices(kinds, cum_weights=cum_weights, k=count)
             who = rng.choices(active, k=count)
             features = rng.choices(FEATURES, k=count)
+            # Time-ordered within the day, as ingestion appends them: the heap order then
+            # follows occurred_at the way it does in production.
+            moments = sorted(rng.random() * seconds for _ in range(count))
             rows = []
             for i in range(count):
-                at = day_start + dt.timedelta(seconds=rng.random() * seconds)
+                at = day_start + dt.timedelta(seconds=moments[i])
                 feature = features[i]
                 rows.append(
                     (
