@@ -13,6 +13,11 @@ MINUTE = 60
 HOUR = 60 * MINUTE
 
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "import-bunny-stats": {
+        "task": "streams.import_bunny_stats",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 6 * HOUR},
+    },
     "aggregate-streams": {
         "task": "streams.aggregate_streams",
         "schedule": 5 * MINUTE,

@@ -165,6 +165,9 @@ ANALYTICS_DASH_KEY = env.str("ANALYTICS_DASH_KEY", default="")
 BUNNY_API_KEY = env.str("BUNNY_API_KEY", default="")
 BUNNY_LIBRARY_ID = env.str("BUNNY_LIBRARY_ID", default="")
 BUNNY_API_BASE_URL = env.str("BUNNY_API_BASE_URL", default="https://video.bunnycdn.com")
+BUNNY_TIMEOUT = env.float("BUNNY_TIMEOUT", default=10.0)  # seconds per request
+BUNNY_RETRIES = env.int("BUNNY_RETRIES", default=4)  # on 429 and 5xx, with backoff
+BUNNY_RETRY_BACKOFF = env.float("BUNNY_RETRY_BACKOFF", default=1.0)  # seconds, doubling
 # Country of a viewer: a header set by a trusted proxy/CDN (e.g. CF-IPCountry) and/or a
 # GeoIP2/GeoLite2 country database file. The client IP is only ever used in memory.
 GEOIP_COUNTRY_HEADER = env.str("GEOIP_COUNTRY_HEADER", default="")

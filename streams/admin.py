@@ -3,6 +3,7 @@ from django.contrib import admin
 from echonest_analytics.admin_utils import RawEventAdmin, ReadOnlyAdmin
 
 from .models import (
+    BunnyVideoStats,
     Organizer,
     PlaybackBatch,
     PlaybackEvent,
@@ -90,3 +91,11 @@ class PlaybackBatchAdmin(RawEventAdmin):
     list_filter = ["pending"]
     date_hierarchy = "received_at"
     ordering = ["-id"]
+
+
+@admin.register(BunnyVideoStats)
+class BunnyVideoStatsAdmin(ReadOnlyAdmin):
+    list_display = ["video_guid", "library_id", "day", "views", "watch_time_seconds", "fetched_at"]
+    list_filter = ["library_id"]
+    search_fields = ["video_guid"]
+    date_hierarchy = "day"

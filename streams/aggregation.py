@@ -37,6 +37,7 @@ from .models import (
     ViewerSession,
     ViewerSessionDay,
 )
+from .bunny import bunny_watch_by_stream_day
 from .session_rules import BUFFERING, ENDED, GAP_CAP_HEARTBEATS, PAUSED, PLAYING, STATE_AFTER
 
 logger = logging.getLogger(__name__)
@@ -529,13 +530,25 @@ def _stats_recompute(cursor, sql: _Sql, *, days: list[tuple[int, int]], now: dat
         figures[(stream_id, day_no)]["devices"][device] = viewers
 
     upserts, empty = [], []
-    for stream_id, day_no in days:
+    keyed = [(stream_id, _EPOCH_DATE + timedelta(days=day_no)) for stream_id, day_no in days]
+    bunny = bunny_watch_by_stream_day(keyed)
+    for (stream_id, day_no), (_, day) in zip(days, keyed, strict=True):
         f = figures.get((stream_id, day_no))
-        day = _EPOCH_DATE + timedelta(days=day_no)
-        if f is None or (f["sessions"] == 0 and f["playing"] + f["buffer"] == 0):
+        bunny_watch = bunny.get((stream_id, day), 0.0)
+        if (
+            f is None or (f["sessions"] == 0 and f["playing"] + f["buffer"] == 0)
+        ) and not bunny_watch:
             empty.append((stream_id, day))
             continue
-        upserts.append(stream_stats_row(stream_id=stream_id, day=day, figures=f, now=now))
+        upserts.append(
+            stream_stats_row(
+                stream_id=stream_id,
+                day=day,
+                figures=f or figures[(stream_id, day_no)],
+                now=now,
+                bunny_watch_seconds=bunny_watch,
+            )
+        )
     if upserts:
         StreamStats.objects.bulk_create(
             upserts,
@@ -601,8 +614,11 @@ def top_countries(viewers_by_country: list[tuple[str, int]]) -> list[dict]:
     return [{"country": country, "viewers": viewers} for country, viewers in ranked]
 
 
-def stream_stats_row(*, stream_id: int, day: date, figures: dict, now: datetime) -> StreamStats:
+def stream_stats_row(
+    *, stream_id: int, day: date, figures: dict, now: datetime, bunny_watch_seconds: float = 0.0
+) -> StreamStats:
     watch = figures["playing"] + figures["buffer"]
+    total = max(watch, bunny_watch_seconds)  # SPEC §6.2, the Bunny rule
     unique = figures["unique"]
     sessions = figures["sessions"]
     return StreamStats(
@@ -610,9 +626,9 @@ def stream_stats_row(*, stream_id: int, day: date, figures: dict, now: datetime)
         day=day,
         unique_viewers=unique,
         sessions=sessions,
-        total_watch_seconds=watch,
+        total_watch_seconds=total,
         tracked_watch_seconds=watch,
-        avg_watch_seconds=watch / unique if unique else 0.0,
+        avg_watch_seconds=total / unique if unique else 0.0,
         peak_concurrent_viewers=figures["peak"],
         buffer_seconds=figures["buffer"],
         buffer_ratio=figures["buffer"] / watch if watch else 0.0,

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from echonest_analytics.ingestion import BatchIngestionViewSet, read_body
 from echonest_analytics.renderers import CSVRenderer
 
+from .bunny import bunny_configured, bunny_stats_import
 from .enrichment import country_from_request, device_from_user_agent
 from .ingest import playback_batch_ingest
 from .selectors import STATS_COLUMNS, stream_info, stream_stats_list, stream_stats_summary
@@ -165,6 +166,7 @@ class StreamInfoApi(APIView):
 
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 3660
+MIN_DAY, MAX_DAY = date(1970, 1, 1), date(9000, 12, 31)
 
 
 def stats_range(params) -> tuple[date, date, str | None]:
@@ -181,6 +183,9 @@ def stats_range(params) -> tuple[date, date, str | None]:
             parsed[name] = date.fromisoformat(raw)
         except ValueError:
             errors[name] = "expected a date as YYYY-MM-DD"
+            continue
+        if not MIN_DAY <= parsed[name] <= MAX_DAY:
+            errors[name] = f"must lie between {MIN_DAY} and {MAX_DAY}"
     organizer = params.get("organizer") or None
     if organizer is not None and not re.fullmatch(r"[-a-zA-Z0-9_]{1,100}", organizer):
         errors["organizer"] = "expected an organizer slug"
@@ -333,3 +338,51 @@ class StreamStatsSummaryApi(StaffReportApi):
             user=request.user, date_from=date_from, date_to=date_to, organizer_slug=organizer
         )
         return Response({"from": date_from, "to": date_to, "organizer": organizer, **summary})
+
+
+class BunnySyncApi(APIView):
+    """POST /admin/analytics/streams/bunny-sync — import Bunny's statistics now (staff)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="bunny_sync",
+        summary="Import Bunny Stream statistics for the last days (staff)",
+        parameters=[
+            OpenApiParameter("days", OpenApiTypes.INT, description="Days back (1-30, default 3).")
+        ],
+        request=None,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            501: OpenApiResponse(_error, description="Bunny is not configured."),
+        },
+        examples=[
+            OpenApiExample(
+                "Imported",
+                response_only=True,
+                status_codes=["200"],
+                value={"videos": 2, "days_imported": 6, "failed": 0, "failures": []},
+            )
+        ],
+    )
+    def post(self, request):
+        if not bunny_configured():
+            return Response(
+                {
+                    "error": "Bunny Stream is not configured: set BUNNY_API_KEY and BUNNY_LIBRARY_ID."
+                },
+                status=status.HTTP_501_NOT_IMPLEMENTED,
+            )
+        try:
+            days = int(request.query_params.get("days", 3))
+        except ValueError:
+            days = 0
+        if not 1 <= days <= 30:
+            return Response(
+                {
+                    "error": "Invalid query parameters.",
+                    "details": {"days": "an integer from 1 to 30"},
+                },
+                status=400,
+            )
+        return Response(bunny_stats_import(days=days).as_dict())

@@ -259,3 +259,32 @@ class StreamStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream_id} {self.day}"
+
+
+class BunnyVideoStats(models.Model):
+    """Bunny Stream's own statistics for one video on one UTC day, as imported."""
+
+    library_id = models.CharField(max_length=32)
+    video_guid = models.CharField(max_length=64)
+    day = models.DateField()
+    views = models.PositiveIntegerField(default=0)
+    watch_time_seconds = models.FloatField(default=0)
+    country_views = models.JSONField(default=dict, blank=True)
+    country_watch_time = models.JSONField(default=dict, blank=True)
+    engagement_score = models.FloatField(null=True, blank=True)
+    raw_payload = models.JSONField(default=dict, blank=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "Bunny video stats"
+        verbose_name_plural = "Bunny video stats"
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["library_id", "video_guid", "day"], name="bunny_video_day_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["video_guid", "day"], name="bunny_video_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.video_guid} {self.day}"

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Max, QuerySet, Sum
 
 from .aggregation import top_countries
-from .models import Device, Stream, StreamStats, ViewerSession
+from .models import BunnyVideoStats, Device, Stream, StreamProvider, StreamStats, ViewerSession
 
 
 def stream_info(*, key: str) -> dict[str, Any] | None:
@@ -200,4 +200,33 @@ def stream_stats_summary(
 
 def bunny_figures(*, streams: list[Stream], date_from: date, date_to: date) -> dict[int, dict]:
     """Bunny's own statistics per Bunny stream over the range (none for other streams)."""
-    return {}
+    bunny = {
+        p.stream_id: p
+        for stream in streams
+        for p in stream.providers.all()
+        if p.provider == StreamProvider.Provider.BUNNY_STREAM
+    }
+    if not bunny:
+        return {}
+    rows: dict[str, list[BunnyVideoStats]] = defaultdict(list)
+    for row in BunnyVideoStats.objects.filter(
+        video_guid__in=[p.external_id for p in bunny.values()], day__range=(date_from, date_to)
+    ).order_by("day"):
+        rows[row.video_guid].append(row)
+    figures = {}
+    for stream_id, provider in bunny.items():
+        days = rows.get(provider.external_id, [])
+        countries: dict[str, float] = defaultdict(float)
+        for day in days:
+            for country, views in day.country_views.items():
+                countries[country] += views
+        figures[stream_id] = {
+            "video_guid": provider.external_id,
+            "views": sum(d.views for d in days),
+            "watch_time_seconds": round(sum(d.watch_time_seconds for d in days), 3),
+            "engagement_score": days[-1].engagement_score if days else None,
+            "country_views": dict(sorted(countries.items(), key=lambda kv: (-kv[1], kv[0]))[:10]),
+            "days": len(days),
+            "fetched_at": max((d.fetched_at for d in days), default=None),
+        }
+    return figures

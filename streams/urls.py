@@ -16,4 +16,9 @@ urlpatterns = [
         apis.StreamStatsSummaryApi.as_view(),
         name="stream-stats-summary",
     ),
+    path(
+        "admin/analytics/streams/bunny-sync",
+        apis.BunnySyncApi.as_view(),
+        name="stream-stats-bunny-sync",
+    ),
 ]
