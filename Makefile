@@ -21,7 +21,12 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt requirements/cons
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv and install the pinned requirements
+# hls.js for the demo watch page and the player SDK tests, from the npm registry.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	 else echo "npm not found: the demo watch page falls back to native HLS (install Node.js for hls.js)"; fi
+
+install: $(VENV)/.installed node_modules/.installed  ## create .venv, install pinned requirements and npm packages
 
 # The embedded default: SQLite under var/, in-process Redis, tasks run eagerly.
 run: export DEBUG ?= true

@@ -217,7 +217,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [d for d in [BASE_DIR / "node_modules"] if d.is_dir()]
+# Third-party browser code comes from the npm registry (package.json, `npm ci`), served
+# from our own static files under /static/vendor/.
+_VENDOR_DIRS = [("vendor/hls.js", BASE_DIR / "node_modules" / "hls.js" / "dist")]
+STATICFILES_DIRS = [(prefix, path) for prefix, path in _VENDOR_DIRS if path.is_dir()]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
