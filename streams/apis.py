@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -246,9 +247,18 @@ class StaffReportApi(APIView):
         else:
             response = super().handle_exception(exc)
         if html:
-            # Error pages are plain JSON; the HTML template expects a full report.
-            response.accepted_renderer = JSONRenderer()
-            response.accepted_media_type = "application/json"
+            # A plain HttpResponse: DRF would render a Response with the report template.
+            return TemplateResponse(
+                self.request._request,
+                "streams/report_error.html",
+                {
+                    **admin.site.each_context(self.request._request),
+                    "status": response.status_code,
+                    "error": response.data.get("error") or response.data.get("detail"),
+                    "details": response.data.get("details") or {},
+                },
+                status=response.status_code,
+            ).render()
         return response
 
     def csv_filename(self, data) -> str:
