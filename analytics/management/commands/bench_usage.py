@@ -278,5 +278,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  machine: {os.cpu_count()} CPUs, {platform.machine()}, "
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-            f"PostgreSQL {pg_version}"
+            f"PostgreSQL {pg_version}, load average {os.getloadavg()[0]:.2f} "
+            "(other processes on the machine skew the figures)"
         )
