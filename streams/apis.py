@@ -18,7 +18,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.response import Response
@@ -28,9 +33,18 @@ from echonest_analytics.ingestion import BatchIngestionViewSet, read_body
 from echonest_analytics.renderers import CSVRenderer
 
 from .bunny import bunny_configured, bunny_stats_import
+from .charts import duration_text, percent_text, svg_chart
 from .enrichment import country_from_request, device_from_user_agent
 from .ingest import playback_batch_ingest
-from .selectors import STATS_COLUMNS, stream_info, stream_stats_list, stream_stats_summary
+from .selectors import (
+    DAILY_COLUMNS,
+    STATS_COLUMNS,
+    organizers_visible_to,
+    stream_info,
+    stream_stats_detail,
+    stream_stats_list,
+    stream_stats_summary,
+)
 
 _error = inline_serializer(
     "IngestError", {"error": serializers.CharField(), "details": serializers.DictField()}
@@ -202,16 +216,20 @@ def stats_range(params) -> tuple[date, date, str | None]:
 
 
 class StaffStatsHTMLRenderer(TemplateHTMLRenderer):
-    """Browsers get an admin-styled page; the view names its template."""
+    """Browsers get an admin-styled page; the view names its template and may add what
+    only the page needs (charts, display texts, filter choices) with `html_context`."""
 
     def get_template_context(self, data, renderer_context):
         context = super().get_template_context(data, renderer_context)
         request = renderer_context["request"]
+        view = renderer_context.get("view")
+        page = view.html_context(context) if hasattr(view, "html_context") else {}
         return {
             **admin.site.each_context(request),
             **context,
             "report": context,
             "query": request.GET.urlencode(),
+            **page,
         }
 
 
@@ -310,6 +328,19 @@ class StreamStatsListApi(StaffReportApi):
             )
         ],
     )
+    def html_context(self, report: dict) -> dict:
+        summary = stream_stats_summary(
+            user=self.request.user,
+            date_from=report["from"],
+            date_to=report["to"],
+            organizer_slug=report["organizer"],
+        )
+        return {
+            "summary": figures_display(summary),
+            "rows": [figures_display(row) for row in report["streams"]],
+            "organizers": organizers_visible_to(user=self.request.user),
+        }
+
     def get(self, request):
         date_from, date_to, organizer = stats_range(request.query_params)
         rows = stream_stats_list(
@@ -336,6 +367,9 @@ class StreamStatsSummaryApi(StaffReportApi):
         ]
         return columns, [data]
 
+    def html_context(self, report: dict) -> dict:
+        return {"organizers": organizers_visible_to(user=self.request.user)}
+
     @extend_schema(
         operation_id="stream_stats_summary",
         summary="Analytics over all matching streams (staff)",
@@ -348,6 +382,82 @@ class StreamStatsSummaryApi(StaffReportApi):
             user=request.user, date_from=date_from, date_to=date_to, organizer_slug=organizer
         )
         return Response({"from": date_from, "to": date_to, "organizer": organizer, **summary})
+
+
+class StreamStatsDetailApi(StaffReportApi):
+    """GET /admin/analytics/streams/<key> — one stream's daily figures and range totals."""
+
+    template_name = "streams/stats_detail.html"
+
+    def csv_table(self, data):
+        return DAILY_COLUMNS, data["days"]
+
+    def csv_filename(self, data) -> str:
+        return f"stream-{data['stream']['stream_id']}_{data['from']}_{data['to']}.csv"
+
+    def html_context(self, report: dict) -> dict:
+        days = report["days"]
+        totals = report["totals"]
+
+        def series(field: str) -> list[tuple]:
+            return [(d["day"], d[field]) for d in days]
+
+        return {
+            "totals": figures_display(totals),
+            "days_display": [figures_display(d) for d in days],
+            "bunny": totals["bunny"],
+            "bunny_watch_text": duration_text(totals["bunny"]["watch_time_seconds"])
+            if totals["bunny"]
+            else "",
+            "charts": [
+                (
+                    "Unique viewers per day",
+                    svg_chart(series("unique_viewers"), title="Unique viewers per day"),
+                ),
+                (
+                    "Watch time per day",
+                    svg_chart(
+                        series("total_watch_seconds"),
+                        title="Watch time per day",
+                        value_label=duration_text,
+                    ),
+                ),
+                (
+                    "Peak concurrent viewers per day",
+                    svg_chart(
+                        series("peak_concurrent_viewers"),
+                        title="Peak concurrent viewers per day",
+                        kind="line",
+                    ),
+                ),
+            ],
+        }
+
+    @extend_schema(
+        operation_id="stream_stats_detail",
+        summary="One stream's daily analytics over a date range (staff)",
+        parameters=[p for p in _range_parameters if p.name != "organizer"],
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="Not visible.")},
+    )
+    def get(self, request, key: str):
+        date_from, date_to, _ = stats_range(request.query_params)
+        detail = stream_stats_detail(
+            user=request.user, key=key, date_from=date_from, date_to=date_to
+        )
+        if detail is None:
+            raise NotFound(f"No stream {key!r} that you may see.")
+        return Response({"from": date_from, "to": date_to, **detail})
+
+
+def figures_display(figures: dict) -> dict:
+    """A row of figures plus the texts the pages show (durations, percentages)."""
+    return {
+        **figures,
+        "watch_time_text": duration_text(figures.get("total_watch_seconds")),
+        "avg_watch_text": duration_text(figures.get("avg_watch_seconds")),
+        "buffer_ratio_text": percent_text(figures.get("buffer_ratio")),
+        "error_rate_text": percent_text(figures.get("error_rate")),
+    }
 
 
 class BunnySyncApi(APIView):

@@ -9,7 +9,15 @@ from typing import Any
 from django.db.models import Count, Max, QuerySet, Sum
 
 from .aggregation import top_countries
-from .models import BunnyVideoStats, Device, Stream, StreamProvider, StreamStats, ViewerSession
+from .models import (
+    BunnyVideoStats,
+    Device,
+    Organizer,
+    Stream,
+    StreamProvider,
+    StreamStats,
+    ViewerSession,
+)
 
 
 def stream_info(*, key: str) -> dict[str, Any] | None:
@@ -113,6 +121,10 @@ def stream_stats_list(
     streams = list(
         streams_visible_to(user=user, organizer_slug=organizer_slug).prefetch_related("providers")
     )
+    return _stream_rows(streams=streams, date_from=date_from, date_to=date_to)
+
+
+def _stream_rows(*, streams: list[Stream], date_from: date, date_to: date) -> list[dict[str, Any]]:
     ids = [s.id for s in streams]
     stats = {
         row["stream_id"]: row
@@ -230,3 +242,82 @@ def bunny_figures(*, streams: list[Stream], date_from: date, date_to: date) -> d
             "fetched_at": max((d.fetched_at for d in days), default=None),
         }
     return figures
+
+
+# --- The staff dashboard (SPEC §5.5): filters and the page per stream -------------------
+
+DAILY_COLUMNS = [
+    "day",
+    "unique_viewers",
+    "sessions",
+    "total_watch_seconds",
+    "avg_watch_seconds",
+    "peak_concurrent_viewers",
+    "buffer_ratio",
+    "error_rate",
+    "events",
+    "top_countries",
+    "device_breakdown",
+]
+
+
+def organizers_visible_to(*, user) -> QuerySet[Organizer]:
+    """The organizers whose streams `user` may see (the dashboard's organizer filter)."""
+    organizers = Organizer.objects.all()
+    if not user.is_superuser:
+        organizers = organizers.filter(members=user)
+    return organizers.distinct().order_by("name", "slug")
+
+
+def stream_daily_stats(*, stream: Stream, date_from: date, date_to: date) -> list[dict[str, Any]]:
+    """One row per UTC day of [date_from, date_to], oldest first, from the precomputed
+    StreamStats; a day nothing was recorded on is a row of zeros."""
+    stored = {
+        row.day: row
+        for row in StreamStats.objects.filter(stream=stream, day__range=(date_from, date_to))
+    }
+    rows = []
+    for offset in range((date_to - date_from).days + 1):
+        day = date_from + timedelta(days=offset)
+        row = stored.get(day)
+        rows.append(
+            {
+                "day": day,
+                "unique_viewers": row.unique_viewers if row else 0,
+                "sessions": row.sessions if row else 0,
+                "total_watch_seconds": round(row.total_watch_seconds, 3) if row else 0.0,
+                "avg_watch_seconds": round(row.avg_watch_seconds, 3) if row else 0.0,
+                "peak_concurrent_viewers": row.peak_concurrent_viewers if row else 0,
+                "buffer_ratio": round(row.buffer_ratio, 6) if row else 0.0,
+                "error_rate": round(row.error_rate, 6) if row else 0.0,
+                "events": row.event_count if row else 0,
+                "top_countries": row.top_countries if row else [],
+                "device_breakdown": row.device_breakdown if row else {},
+            }
+        )
+    return rows
+
+
+def stream_stats_detail(*, user, key: str, date_from: date, date_to: date) -> dict[str, Any] | None:
+    """One stream's range totals (the list row) and its daily rows, or None when `user`
+    may not see a stream with this key (the organizer boundary)."""
+    stream = streams_visible_to(user=user).filter(key=key).prefetch_related("providers").first()
+    if stream is None:
+        return None
+    (totals,) = _stream_rows(streams=[stream], date_from=date_from, date_to=date_to)
+    return {
+        "stream": {
+            "stream_id": stream.key,
+            "title": stream.title,
+            "organizer": stream.organizer.slug,
+            "organizer_name": stream.organizer.name,
+            "status": stream.status,
+            "kind": stream.kind,
+            "providers": [
+                {"provider": p.provider, "external_id": p.external_id, "is_primary": p.is_primary}
+                for p in stream.providers.all()
+            ],
+        },
+        "totals": {k: v for k, v in totals.items() if k not in ("stream_id", "title", "organizer")},
+        "days": stream_daily_stats(stream=stream, date_from=date_from, date_to=date_to),
+    }

@@ -21,4 +21,10 @@ urlpatterns = [
         apis.BunnySyncApi.as_view(),
         name="stream-stats-bunny-sync",
     ),
+    # After `summary` and `bunny-sync`, so those two never resolve as stream keys.
+    path(
+        "admin/analytics/streams/<slug:key>",
+        apis.StreamStatsDetailApi.as_view(),
+        name="stream-stats-detail",
+    ),
 ]

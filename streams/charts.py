@@ -1,0 +1,177 @@
+"""What the staff dashboard draws and how it writes figures: server-side SVG charts
+(no JavaScript charting library, nothing from a CDN) and human-readable durations and
+percentages.
+
+Colours come from the Django admin's CSS variables, so the charts follow its light and
+dark themes; each has a fallback for an SVG shown outside the admin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any, Literal
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+ChartKind = Literal["bar", "line"]
+
+_WIDTH, _HEIGHT = 640, 220
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 12, 34  # plot margins for the axis labels
+_MAX_X_LABELS = 7
+_INK = "var(--body-quiet-color, #666)"
+_GRID = "var(--hairline-color, #e8e8e8)"
+_MARK = "var(--primary, #79aec8)"
+_LINE = "var(--secondary, #417690)"
+
+
+def duration_text(seconds: float | None) -> str:
+    """45 s → "45s", 185 s → "3m 05s", 7260 s → "2h 01m"."""
+    total = _finite(seconds)
+    if total < 60:
+        return f"{total:.0f}s" if total == round(total) or total >= 10 else f"{total:.1f}s"
+    whole = int(round(total))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours:,}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s"
+
+
+def percent_text(ratio: float | None) -> str:
+    """0.041667 → "4.2%" (one decimal; "0%" for none)."""
+    value = _finite(ratio) * 100
+    return "0%" if value == 0 else f"{value:.1f}%"
+
+
+def compact_number(value: float) -> str:
+    """Axis label: 950 → "950", 12 500 → "12.5k", 3e9 → "3B"; fits a narrow axis."""
+    value = _finite(value)
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            if abs(scaled) >= 1000:  # beyond trillions: scientific keeps it short
+                return f"{value:.1e}"
+            return f"{scaled:.1f}".rstrip("0").rstrip(".") + suffix
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.1f}"
+
+
+def svg_chart(
+    points: Sequence[tuple[date, float | int | None]],
+    *,
+    title: str,
+    kind: ChartKind = "bar",
+    value_label: Callable[[float], str] = compact_number,
+    width: int = _WIDTH,
+    height: int = _HEIGHT,
+) -> SafeString:
+    """An inline SVG bar or line chart of daily values, with y-axis ticks (0, half, max)
+    and up to seven day labels on the x axis. Missing, negative or non-finite values
+    count as 0; no data draws the axes and says so."""
+    values = [max(_finite(v), 0.0) for _, v in points]
+    plot_w = width - _LEFT - _RIGHT
+    plot_h = height - _TOP - _BOTTOM
+    top = _nice_ceiling(max(values, default=0.0))
+    base_y = _TOP + plot_h
+
+    def y_of(value: float) -> float:
+        return base_y - (value / top) * plot_h
+
+    parts: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="stats-chart stats-chart-{kind}" '
+        f'viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet" '
+        f'font-family="inherit" font-size="11">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for fraction in (0.0, 0.5, 1.0):
+        tick_y = y_of(top * fraction)
+        parts.append(
+            f'<line class="chart-grid" x1="{_LEFT}" x2="{width - _RIGHT}" '
+            f'y1="{tick_y:.1f}" y2="{tick_y:.1f}" style="stroke: {_GRID}" />'
+        )
+        parts.append(
+            f'<text class="chart-y-label" x="{_LEFT - 6}" y="{tick_y + 4:.1f}" '
+            f'text-anchor="end" style="fill: {_INK}">{escape(value_label(top * fraction))}</text>'
+        )
+    if not values:
+        parts.append(
+            f'<text class="chart-empty" x="{_LEFT + plot_w / 2:.1f}" y="{_TOP + plot_h / 2:.1f}" '
+            f'text-anchor="middle" style="fill: {_INK}">No data in this range</text>'
+        )
+        parts.append("</svg>")
+        return mark_safe("".join(parts))  # noqa: S308 — every text above is escaped
+
+    slot = plot_w / len(values)
+    centres = [_LEFT + slot * (i + 0.5) for i in range(len(values))]
+    tips = [
+        f"{day.isoformat()}: {value_label(value)}"
+        for (day, _), value in zip(points, values, strict=True)
+    ]
+    if kind == "bar":
+        bar_w = max(min(slot * 0.7, 48.0), 1.0)
+        for centre, value, tip in zip(centres, values, tips, strict=True):
+            bar_y = y_of(value)
+            parts.append(
+                f'<rect class="chart-bar" x="{centre - bar_w / 2:.2f}" y="{bar_y:.2f}" '
+                f'width="{bar_w:.2f}" height="{base_y - bar_y:.2f}" style="fill: {_MARK}">'
+                f"<title>{escape(tip)}</title></rect>"
+            )
+    else:
+        coords = " ".join(
+            f"{centre:.2f},{y_of(value):.2f}" for centre, value in zip(centres, values, strict=True)
+        )
+        parts.append(
+            f'<polyline class="chart-line" points="{coords}" fill="none" '
+            f'style="stroke: {_LINE}" stroke-width="2" stroke-linejoin="round" />'
+        )
+        radius = 3 if slot >= 8 else 1.5
+        for centre, value, tip in zip(centres, values, tips, strict=True):
+            parts.append(
+                f'<circle class="chart-point" cx="{centre:.2f}" cy="{y_of(value):.2f}" '
+                f'r="{radius}" style="fill: {_LINE}"><title>{escape(tip)}</title></circle>'
+            )
+    parts.append(
+        f'<line class="chart-axis" x1="{_LEFT}" x2="{width - _RIGHT}" y1="{base_y}" '
+        f'y2="{base_y}" style="stroke: {_INK}" />'
+    )
+    for i in _x_label_indexes(len(values)):
+        day = points[i][0]
+        parts.append(
+            f'<text class="chart-x-label" x="{centres[i]:.1f}" y="{base_y + 16}" '
+            f'text-anchor="middle" style="fill: {_INK}">{escape(day.strftime("%b %d"))}</text>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 — every text above is escaped
+
+
+def _finite(value: Any) -> float:
+    try:
+        number = float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def _nice_ceiling(value: float) -> float:
+    """The axis top: 1, 2, 2.5 or 5 times a power of ten, at least the largest value
+    (1 when everything is 0, so an all-zero chart still has a scale)."""
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * magnitude:
+            return step * magnitude
+    return 10 * magnitude  # pragma: no cover — the loop always returns
+
+
+def _x_label_indexes(count: int) -> list[int]:
+    """Evenly spread indexes, always the first and the last, at most _MAX_X_LABELS."""
+    if count <= _MAX_X_LABELS:
+        return list(range(count))
+    step = (count - 1) / (_MAX_X_LABELS - 1)
+    return sorted({round(i * step) for i in range(_MAX_X_LABELS)})
