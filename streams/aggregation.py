@@ -48,6 +48,10 @@ TOP_COUNTRIES = 5
 DAY = 86400
 _EPOCH_DATE = date(1970, 1, 1)
 _SCRATCH_TABLES = ("agg_scope", "agg_events", "agg_sessions", "agg_old", "agg_days")
+# Every StreamStats column a recompute rewrites: all but its key.
+_STATS_FIGURES = [
+    f.name for f in StreamStats._meta.concrete_fields if f.name not in ("id", "stream", "day")
+]
 
 
 @dataclass(frozen=True)
@@ -555,22 +559,7 @@ def _stats_recompute(cursor, sql: _Sql, *, days: list[tuple[int, int]], now: dat
             batch_size=500,
             update_conflicts=True,
             unique_fields=["stream", "day"],
-            update_fields=[
-                "unique_viewers",
-                "sessions",
-                "total_watch_seconds",
-                "avg_watch_seconds",
-                "peak_concurrent_viewers",
-                "buffer_ratio",
-                "error_rate",
-                "top_countries",
-                "device_breakdown",
-                "tracked_watch_seconds",
-                "buffer_seconds",
-                "error_sessions",
-                "event_count",
-                "last_calculated_at",
-            ],
+            update_fields=_STATS_FIGURES,
         )
     for stream_id, day in empty:
         StreamStats.objects.filter(stream_id=stream_id, day=day).delete()
