@@ -37,4 +37,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=3, minute=15),
         "options": _expiring(6 * HOUR),
     },
+    # Retention purge (SPEC §7), after the night's rollup and Bunny import; a run
+    # re-enqueues itself while old rows remain.
+    "purge-analytics": {
+        "task": "streams.purge_analytics",
+        "schedule": crontab(hour=4, minute=0),
+        "options": _expiring(6 * HOUR),
+    },
 }

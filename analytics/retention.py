@@ -1,0 +1,138 @@
+"""Retention of product analytics tables (SPEC §7 retention purge), and the batch mechanics
+every purge uses.
+
+- `analytics.Event` (raw product events): older than PRODUCT_EVENT_RETENTION_DAYS, and
+  only on UTC days that are rolled up — a `DailyRollup` exists for the day and is not
+  flagged `needs_recompute`. Events of a day never rolled up, or flagged by a late event
+  or an erasure, stay until the nightly rollup has recomputed that day.
+- `analytics.DailyRollup` and its `analytics.DailyActiveUser` rows: older than
+  ROLLUP_RETENTION_DAYS, except a day that still has raw events (its rollup stays until
+  they are purged, so raw rows never outlive the aggregate that justified deleting them).
+
+"Older than N days" is counted in whole UTC days: a purge run on day T removes rows of
+days before T − N, so nothing younger than N days ever goes.
+
+Deletes run in bounded batches (Saleor's `delete_expired_checkouts`): one call deletes at
+most `batch_size` rows per table, each batch a `DELETE … WHERE id IN (SELECT id … LIMIT n)`
+in its own short transaction, and says whether rows remain; callers loop or re-enqueue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, Model, OuterRef, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import DailyActiveUser, DailyRollup, Event
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 10_000
+
+
+class PurgeResult(NamedTuple):
+    """Rows deleted (or, in a dry run, that would be) per table, and whether any remain."""
+
+    deleted: dict[str, int]
+    has_more: bool
+
+
+def table_name(model: type[Model]) -> str:
+    return model._meta.label  # e.g. "analytics.Event"
+
+
+def retention_cutoff_day(*, days: int, now: dt.datetime | None = None) -> dt.date:
+    """The first UTC day that is kept: rows of days before it are older than `days` days."""
+    today = (now or timezone.now()).astimezone(dt.UTC).date()
+    return today - dt.timedelta(days=days)
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def rows_purge_batch(queryset: QuerySet, *, batch_size: int) -> tuple[int, bool]:
+    """Delete at most `batch_size` rows of `queryset` in one short transaction.
+
+    Returns (deleted, has_more). The ids are chosen by a subquery, so the database
+    deletes by primary key without the rows ever coming to Python.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    model = queryset.model
+    with transaction.atomic():
+        batch_ids = queryset.order_by("pk").values("pk")[:batch_size]
+        # The purged tables have no dependants and no delete signals, so Django deletes
+        # with one statement instead of loading the rows.
+        _, per_model = model._base_manager.filter(pk__in=batch_ids).delete()
+    deleted = per_model.get(table_name(model), 0)
+    has_more = deleted == batch_size and queryset.exists()
+    return deleted, has_more
+
+
+def purge_step(
+    purgeable: list[tuple[type[Model], QuerySet]], *, batch_size: int, dry_run: bool
+) -> PurgeResult:
+    """One bounded batch per table (or, with `dry_run`, the full count of each)."""
+    deleted: dict[str, int] = {}
+    has_more = False
+    for model, queryset in purgeable:
+        if dry_run:
+            deleted[table_name(model)] = queryset.count()
+            continue
+        count, more = rows_purge_batch(queryset, batch_size=batch_size)
+        deleted[table_name(model)] = count
+        has_more = has_more or more
+    return PurgeResult(deleted=deleted, has_more=has_more)
+
+
+def product_events_purgeable(*, now: dt.datetime | None = None) -> QuerySet[Event]:
+    """Product events older than the retention whose UTC day is rolled up and current."""
+    cutoff = retention_cutoff_day(days=settings.PRODUCT_EVENT_RETENTION_DAYS, now=now)
+    rolled_up = DailyRollup.objects.filter(day=OuterRef("utc_day"), needs_recompute=False)
+    return (
+        Event.objects.filter(occurred_at__lt=day_start(cutoff))
+        .annotate(utc_day=TruncDate("occurred_at", tzinfo=dt.UTC))
+        .filter(Exists(rolled_up))
+    )
+
+
+def _rollup_day_has_raw_events(
+    *, cutoff: dt.date, dry_run: bool, now: dt.datetime | None
+) -> Exists:
+    """The outer row's `day` still holds raw product events (evaluated when the row is
+    deleted, so events purged earlier in the same step no longer count). A dry run
+    counts what a whole run removes: events it would purge first do not hold the day."""
+    events = (
+        Event.objects.filter(occurred_at__lt=day_start(cutoff))
+        .annotate(utc_day=TruncDate("occurred_at", tzinfo=dt.UTC))
+        .filter(utc_day=OuterRef("day"))
+    )
+    if dry_run:
+        events = events.exclude(pk__in=product_events_purgeable(now=now).values("pk"))
+    return Exists(events)
+
+
+def product_purge(
+    *, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE, dry_run: bool = False
+) -> PurgeResult:
+    """One bounded purge step over the product tables (see the module docstring).
+
+    With `dry_run`, nothing changes: `deleted` holds how many rows would go in total.
+    """
+    rollup_cutoff = retention_cutoff_day(days=settings.ROLLUP_RETENTION_DAYS, now=now)
+    day_held = _rollup_day_has_raw_events(cutoff=rollup_cutoff, dry_run=dry_run, now=now)
+    # Raw events first: a rollup only goes once its day has no raw events left, so events
+    # never lose the rollup that makes them purgeable.
+    purgeable: list[tuple[type[Model], QuerySet]] = [
+        (Event, product_events_purgeable(now=now)),
+        (DailyActiveUser, DailyActiveUser.objects.filter(day__lt=rollup_cutoff).exclude(day_held)),
+        (DailyRollup, DailyRollup.objects.filter(day__lt=rollup_cutoff).exclude(day_held)),
+    ]
+    return purge_step(purgeable, batch_size=batch_size, dry_run=dry_run)

@@ -1,0 +1,136 @@
+"""Retention of raw playback tables (SPEC §7 retention purge).
+
+A raw `PlaybackEvent` goes only once it is older than PLAYBACK_EVENT_RETENTION_DAYS
+(whole UTC days: a run on day T removes events of days before T − N) AND its day is
+aggregated for good. "Aggregated" means, precisely:
+
+1. the event's session is final: a `ViewerSession` of the same stream and client whose
+   [started_at, last_event_at] holds the event (the authoritative session, see
+   `PlaybackEvent.session`) is `finalized`, and
+2. that session ended more than SESSION_TIMEOUT before the cutoff. Ingestion refuses
+   events older than the retention, so no event accepted from now on can fall within
+   SESSION_TIMEOUT of it: the aggregator will never widen a run over it and rebuild it
+   from the (purged) raw rows, and its `ViewerSessionDay`/`StreamStats` rows stand, and
+3. no pending `PlaybackBatch` of that stream and client has events before the cutoff
+   (the aggregator has claimed every batch that could still touch the session).
+
+The session, its days and the `StreamStats` computed from them are what the aggregator
+made of the events, so they stay (a `--all` rebuild only rebuilds what still has raw
+events, and never reaches a session ended a whole SESSION_TIMEOUT before them).
+Events of an unfinished, recent-ending or pending session stay until a later run.
+
+`retention_purge` runs the playback and the product purge (`analytics/retention.py`)
+together, step after step, for the `purge_analytics` command and the daily task.
+
+`PlaybackBatch` rows — retry keys and the aggregator's work list — go once received
+before the same cutoff and no longer pending; a retry that old would be refused anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+
+from django.conf import settings
+from django.db.models import Exists, Model, OuterRef, QuerySet
+
+from analytics.retention import (
+    BATCH_SIZE,
+    PurgeResult,
+    day_start,
+    product_purge,
+    purge_step,
+    retention_cutoff_day,
+)
+
+from .models import PlaybackBatch, PlaybackEvent, ViewerSession
+
+logger = logging.getLogger(__name__)
+
+
+def playback_cutoff(*, now: dt.datetime | None = None) -> dt.datetime:
+    """Playback rows before this instant are older than the retention."""
+    return day_start(retention_cutoff_day(days=settings.PLAYBACK_EVENT_RETENTION_DAYS, now=now))
+
+
+def playback_events_purgeable(*, now: dt.datetime | None = None) -> QuerySet[PlaybackEvent]:
+    """Raw playback events older than the retention whose sessions are aggregated for good."""
+    cutoff = playback_cutoff(now=now)
+    session_ended_before = cutoff - dt.timedelta(seconds=settings.SESSION_TIMEOUT)
+    final_session = ViewerSession.objects.filter(
+        stream_id=OuterRef("stream_id"),
+        client_id=OuterRef("client_id"),
+        started_at__lte=OuterRef("occurred_at"),
+        last_event_at__gte=OuterRef("occurred_at"),
+        last_event_at__lt=session_ended_before,
+        finalized=True,
+    )
+    pending_batch = PlaybackBatch.objects.filter(
+        pending=True,
+        stream_id=OuterRef("stream_id"),
+        client_id=OuterRef("client_id"),
+        first_event_at__lt=cutoff,
+    )
+    return (
+        PlaybackEvent.objects.filter(occurred_at__lt=cutoff)
+        .filter(Exists(final_session))
+        .exclude(Exists(pending_batch))
+    )
+
+
+def playback_batches_purgeable(*, now: dt.datetime | None = None) -> QuerySet[PlaybackBatch]:
+    return PlaybackBatch.objects.filter(received_at__lt=playback_cutoff(now=now), pending=False)
+
+
+def playback_purge(
+    *, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE, dry_run: bool = False
+) -> PurgeResult:
+    """One bounded purge step over the raw playback tables (see the module docstring).
+
+    With `dry_run`, nothing changes: `deleted` holds how many rows would go in total.
+    """
+    purgeable: list[tuple[type[Model], QuerySet]] = [
+        (PlaybackEvent, playback_events_purgeable(now=now)),
+        (PlaybackBatch, playback_batches_purgeable(now=now)),
+    ]
+    return purge_step(purgeable, batch_size=batch_size, dry_run=dry_run)
+
+
+def retention_purge(
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    dry_run: bool = False,
+    max_seconds: float | None = None,
+) -> PurgeResult:
+    """Purge every analytics table (playback and product) until nothing old is left.
+
+    Each step deletes at most `batch_size` rows per table in its own transaction, so
+    locks stay short. With `max_seconds`, stops after the step that crosses it and says
+    `has_more` when rows remain (the task then re-enqueues itself). With `dry_run`,
+    counts what would go and changes nothing.
+    """
+    started = time.monotonic()
+    totals: Counter[str] = Counter()
+    steps = 0
+    while True:
+        steps += 1
+        has_more = False
+        for purge in (playback_purge, product_purge):
+            deleted, more = purge(now=now, batch_size=batch_size, dry_run=dry_run)
+            totals.update(deleted)
+            has_more = has_more or more
+        if not has_more or (max_seconds is not None and time.monotonic() - started >= max_seconds):
+            break
+    result = PurgeResult(deleted=dict(totals), has_more=has_more)
+    logger.info(
+        "retention purge%s: %s in %d step(s), %.2fs%s",
+        " (dry run, nothing deleted)" if dry_run else "",
+        ", ".join(f"{table} {count}" for table, count in result.deleted.items()),
+        steps,
+        time.monotonic() - started,
+        "; more rows remain" if result.has_more else "",
+    )
+    return result
