@@ -16,7 +16,7 @@ from echonest_analytics.redis import get_redis
 
 from . import live_counters
 from .models import DailyActiveUser, DailyRollup, Event
-from .rollups import daily_rollup_recompute, utc_today
+from .rollups import closed_rollup_days, daily_rollup_recompute, utc_today
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,18 @@ def user_erase(*, user_id: str) -> UserErasure:
         days |= set(DailyActiveUser.objects.filter(user_id=user_id).values_list("day", flat=True))
         deleted, _ = events.delete()
         rolled_days = set(DailyRollup.objects.filter(day__in=days).values_list("day", flat=True))
-        recomputed = sorted(day for day in rolled_days if day < today)
+        # A closed day (raw events past retention) cannot be recomputed: the user's
+        # (day, user) row goes and the day's DAU with it; its event totals, which no
+        # longer name anyone, stay.
+        closed = closed_rollup_days(days=rolled_days, today=today)
+        recomputed = sorted(day for day in rolled_days - closed if day < today)
         for day in recomputed:
             daily_rollup_recompute(day=day)
         DailyActiveUser.objects.filter(user_id=user_id).delete()
+        for day in closed:
+            DailyRollup.objects.filter(day=day).update(
+                dau=DailyActiveUser.objects.filter(day=day).count()
+            )
     try:
         cleaned = live_counters.erase_member(get_redis(), user_id)
     except Exception as exc:  # noqa: BLE001 — any Redis failure leaves the erasure incomplete

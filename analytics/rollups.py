@@ -12,8 +12,9 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
 from .models import DailyActiveUser, DailyRollup, Event
@@ -35,6 +36,58 @@ def utc_today(now: dt.datetime | None = None) -> dt.date:
     return (now or timezone.now()).astimezone(dt.UTC).date()
 
 
+def raw_events_kept_since(*, today: dt.date | None = None) -> dt.date:
+    """The first day whose raw events retention never deletes.
+
+    A day before it whose rollup is computed is *closed*: the purge may have deleted its raw
+    events, so its rollup (with its DailyActiveUser rows) is the whole record and
+    is never recomputed from raw rows again.
+    """
+    today = today or utc_today()
+    return today - dt.timedelta(days=settings.PRODUCT_EVENT_RETENTION_DAYS)
+
+
+def closed_rollup_days(*, days: Iterable[dt.date], today: dt.date | None = None) -> set[dt.date]:
+    kept_since = raw_events_kept_since(today=today)
+    old = [day for day in days if day < kept_since]
+    if not old:
+        return set()
+    # Only a computed, unflagged rollup can have lost raw events to the purge (which
+    # skips days without one); a placeholder made by a flag still has all its rows.
+    return set(
+        DailyRollup.objects.filter(
+            day__in=old, computed_at__isnull=False, needs_recompute=False
+        ).values_list("day", flat=True)
+    )
+
+
+def closed_rollup_fold_in(*, day: dt.date, events: Iterable) -> None:
+    """Add late events to a closed day's rollup, exactly once.
+
+    Runs in the transaction that stores the events (each uuid is stored once), so
+    it never counts an event twice; distinct users stay exact through the day's
+    DailyActiveUser rows.
+    """
+    rollup = DailyRollup.objects.select_for_update().get(day=day)
+    for event in events:
+        rollup.total_events += 1
+        rollup.event_counts[event.event_type] = rollup.event_counts.get(event.event_type, 0) + 1
+        if event.feature:
+            rollup.feature_usage[event.feature] = rollup.feature_usage.get(event.feature, 0) + 1
+        if event.user_id:
+            updated = DailyActiveUser.objects.filter(day=day, user_id=event.user_id).update(
+                events=F("events") + 1
+            )
+            if not updated:
+                DailyActiveUser.objects.create(day=day, user_id=event.user_id, events=1)
+                rollup.dau += 1
+    rollup.event_counts = dict(sorted(rollup.event_counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    rollup.feature_usage = dict(
+        sorted(rollup.feature_usage.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    rollup.save(update_fields=["total_events", "event_counts", "feature_usage", "dau"])
+
+
 def rollup_days_mark_for_recompute(*, days: Iterable[dt.date]) -> None:
     """Flag days whose raw events changed after (or while) they were rolled up.
 
@@ -54,6 +107,11 @@ def daily_rollup_recompute(*, day: dt.date) -> DailyRollup:
     """Recompute one complete UTC day from its raw events and store it (idempotent)."""
     if day >= utc_today():
         raise ValueError(f"{day} is not a complete UTC day yet; only days before today roll up.")
+    if closed_rollup_days(days=[day]):
+        # Its raw events may be purged: recomputing would wipe the figures.
+        DailyRollup.objects.filter(day=day, needs_recompute=True).update(needs_recompute=False)
+        logger.info("rollup of %s kept: the day is closed (raw events past retention)", day)
+        return DailyRollup.objects.get(day=day)
     start, end = day_bounds(day)
     with transaction.atomic():
         # Take the day's row lock first: a late event for this day then waits and

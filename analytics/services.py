@@ -22,7 +22,7 @@ from echonest_analytics.redis import get_redis
 
 from . import live_counters
 from .models import Event
-from .rollups import rollup_days_mark_for_recompute
+from .rollups import closed_rollup_days, closed_rollup_fold_in, rollup_days_mark_for_recompute
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,14 @@ def events_store(*, events: Sequence[NewEvent], received_at: dt.datetime) -> set
         stored = [e for e in events if e.uuid in inserted]
         event_days = {e.occurred_at.astimezone(dt.UTC).date() for e in stored}
         past_days = {day for day in event_days if day < today}
-        if past_days:
-            rollup_days_mark_for_recompute(days=past_days)
+        closed = closed_rollup_days(days=past_days, today=today)
+        for day in sorted(closed):
+            closed_rollup_fold_in(
+                day=day,
+                events=[e for e in stored if e.occurred_at.astimezone(dt.UTC).date() == day],
+            )
+        if past_days - closed:
+            rollup_days_mark_for_recompute(days=past_days - closed)
         tracked = _live_counter_events(events=stored, today=today)
         if tracked:
             transaction.on_commit(lambda: live_counters_feed(events=tracked))
