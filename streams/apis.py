@@ -419,7 +419,7 @@ class StreamStatsDetailApi(StaffReportApi):
                     svg_chart(
                         series("total_watch_seconds"),
                         title="Watch time per day",
-                        value_label=duration_text,
+                        unit="seconds",
                     ),
                 ),
                 (

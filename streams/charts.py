@@ -17,14 +17,16 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 ChartKind = Literal["bar", "line"]
+ChartUnit = Literal["count", "seconds"]
 
-_WIDTH, _HEIGHT = 640, 220
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 12, 34  # plot margins for the axis labels
-_MAX_X_LABELS = 7
+_WIDTH, _HEIGHT = 480, 200
+_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 24, 10, 30  # plot margins for the axis labels
+_MAX_X_LABELS = 5
 _INK = "var(--body-quiet-color, #666)"
 _GRID = "var(--hairline-color, #e8e8e8)"
-_MARK = "var(--primary, #79aec8)"
-_LINE = "var(--secondary, #417690)"
+# --link-fg is the admin's accent that stays readable on both themes' backgrounds.
+_MARK = "var(--link-fg, #417893)"
+_LINE = "var(--link-fg, #417893)"
 
 
 def duration_text(seconds: float | None) -> str:
@@ -38,6 +40,20 @@ def duration_text(seconds: float | None) -> str:
     if hours:
         return f"{hours:,}h {minutes:02d}m"
     return f"{minutes}m {secs:02d}s"
+
+
+def duration_axis_text(seconds: float | None) -> str:
+    """Short durations for an axis: "30s", "2m 30s", "10m", "1h 30m", "2h"."""
+    whole = int(round(_finite(seconds)))
+    if _finite(seconds) < 10 and whole != _finite(seconds):
+        return duration_text(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours:,}h {minutes}m" if minutes else f"{hours:,}h"
+    if minutes:
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
+    return f"{secs}s"
 
 
 def percent_text(ratio: float | None) -> str:
@@ -65,17 +81,25 @@ def svg_chart(
     *,
     title: str,
     kind: ChartKind = "bar",
-    value_label: Callable[[float], str] = compact_number,
+    unit: ChartUnit = "count",
     width: int = _WIDTH,
     height: int = _HEIGHT,
 ) -> SafeString:
-    """An inline SVG bar or line chart of daily values, with y-axis ticks (0, half, max)
-    and up to seven day labels on the x axis. Missing, negative or non-finite values
-    count as 0; no data draws the axes and says so."""
+    """An inline SVG bar or line chart of daily values, with y-axis ticks (0, half, top)
+    and up to five day labels on the x axis. `unit="seconds"` labels the axis as
+    durations on steps that read well (15m, 1h, 6h …). Missing, negative or non-finite
+    values count as 0; no data draws the axes and says so."""
     values = [max(_finite(v), 0.0) for _, v in points]
     plot_w = width - _LEFT - _RIGHT
     plot_h = height - _TOP - _BOTTOM
-    top = _nice_ceiling(max(values, default=0.0))
+    largest = max(values, default=0.0)
+    if unit == "seconds":
+        value_label: Callable[[float], str] = duration_axis_text
+        top = _nice_duration_ceiling(largest)
+    else:
+        value_label = compact_number
+        whole = all(v == int(v) for v in values)
+        top = _nice_count_ceiling(largest) if whole else _nice_ceiling(largest)
     base_y = _TOP + plot_h
 
     def y_of(value: float) -> float:
@@ -85,7 +109,7 @@ def svg_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="stats-chart stats-chart-{kind}" '
         f'viewBox="0 0 {width} {height}" width="100%" role="img" '
         f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet" '
-        f'font-family="inherit" font-size="11">',
+        f'font-family="inherit" font-size="12">',
         f"<title>{escape(title)}</title>",
     ]
     for fraction in (0.0, 0.5, 1.0):
@@ -167,6 +191,35 @@ def _nice_ceiling(value: float) -> float:
         if value <= step * magnitude:
             return step * magnitude
     return 10 * magnitude  # pragma: no cover — the loop always returns
+
+
+def _nice_count_ceiling(value: float) -> float:
+    """For whole counts (viewers, sessions): 2, 4, 6 or 10 times a power of ten, so the
+    half-way tick is a whole number too."""
+    magnitude = 10 ** max(math.floor(math.log10(value)), 0) if value > 0 else 1
+    for step in (2, 4, 6, 10):
+        if value <= step * magnitude:
+            return float(step * magnitude)
+    return 20.0 * magnitude  # pragma: no cover — the loop always returns
+
+
+# Axis tops for durations: whole seconds, minutes and hours whose halves read well too.
+_DURATION_STEPS = (2, 4, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600) + (
+    7200,
+    4 * 3600,
+    6 * 3600,
+    12 * 3600,
+    24 * 3600,
+)
+
+
+def _nice_duration_ceiling(seconds: float) -> float:
+    if seconds <= 0:
+        return 1.0
+    for step in _DURATION_STEPS:
+        if seconds <= step:
+            return float(step)
+    return _nice_ceiling(seconds / 3600) * 3600  # beyond a day: nice numbers of hours
 
 
 def _x_label_indexes(count: int) -> list[int]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, pages
 
 urlpatterns = [
     path(
@@ -9,6 +9,7 @@ urlpatterns = [
         name="playback-events-ingest",
     ),
     path("api/streams/<slug:key>", apis.StreamInfoApi.as_view(), name="stream-info"),
+    path("streams/<slug:key>/watch", pages.stream_watch_page, name="stream-watch"),
     # Staff reports live under /admin/ but are registered before the admin's own URLs.
     path("admin/analytics/streams", apis.StreamStatsListApi.as_view(), name="stream-stats"),
     path(

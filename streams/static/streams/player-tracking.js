@@ -1,0 +1,677 @@
+/*!
+ * EchoNest player tracking (SPEC §8) — playback events for POST /analytics/events.
+ *
+ * Plain ES2017, no build step. Exposes window.EchoNestPlayer:
+ *   createTracker(options)                 the batching sender and player-state machine
+ *   attachVideo(video, tracker, options)   HTML5 <video>; HLS natively or through hls.js
+ *   attachBunny(iframe, tracker)           Bunny Stream embed through player.js (playerjs.Player)
+ *   attachYouTube(element, videoId, tracker, options)  YouTube IFrame API
+ *   mount(container, options)              asks GET /api/streams/<key> which provider to use,
+ *                                          builds that player and tracks it
+ * docs/sdks.md has the embedding snippets and every option.
+ *
+ * Each adapter only translates its player's events into tracker calls (play, pause,
+ * bufferStart, bufferEnd, ended, error); the tracker owns the state, so every player
+ * produces the same event grammar: heartbeats only while playing, no pause after ended,
+ * no buffer events before playback has started.
+ *
+ * Delivery: events collect in a buffer that is sealed into a batch with a batchId (UUID)
+ * every flushInterval seconds, on ended, and on page hide (sendBeacon, text/plain JSON).
+ * A batch that fails (network error, 5xx) is retried with the same batchId, so the server
+ * stores it exactly once; a 4xx batch is dropped (it can never succeed).
+ */
+(function (global) {
+  "use strict";
+
+  if (global.EchoNestPlayer && global.EchoNestPlayer.version) return;
+
+  var VERSION = "1.0.0";
+  var CLIENT_ID_KEY = "echonest.clientId";
+  var IDLE = "idle";
+  var PLAYING = "playing";
+  var PAUSED = "paused";
+  var BUFFERING = "buffering";
+  var ENDED = "ended";
+
+  function warn(message) {
+    if (global.console) global.console.warn("[EchoNestPlayer] " + message);
+  }
+
+  function uuid4() {
+    var c = global.crypto;
+    if (c && typeof c.randomUUID === "function") return c.randomUUID();
+    var bytes = new Uint8Array(16);
+    if (c && typeof c.getRandomValues === "function") {
+      c.getRandomValues(bytes);
+    } else {
+      for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = [];
+    for (var j = 0; j < 16; j++) hex.push((bytes[j] + 0x100).toString(16).slice(1));
+    return (
+      hex.slice(0, 4).join("") + "-" + hex.slice(4, 6).join("") + "-" + hex.slice(6, 8).join("") +
+      "-" + hex.slice(8, 10).join("") + "-" + hex.slice(10, 16).join("")
+    );
+  }
+
+  /** The anonymous viewer id, kept in localStorage ("c-" + 16 hex characters). */
+  function clientId() {
+    var id = null;
+    try {
+      id = global.localStorage.getItem(CLIENT_ID_KEY);
+    } catch (e) {
+      /* storage disabled */
+    }
+    if (id && /^[A-Za-z0-9_.:-]{1,64}$/.test(id)) return id;
+    id = "c-" + uuid4().replace(/-/g, "").slice(0, 16);
+    try {
+      global.localStorage.setItem(CLIENT_ID_KEY, id);
+    } catch (e) {
+      /* a new id per page load then */
+    }
+    return id;
+  }
+
+  function seconds(value) {
+    var n = Number(value);
+    return isFinite(n) && n >= 0 ? Math.round(n * 1000) / 1000 : null;
+  }
+
+  // --- the tracker ------------------------------------------------------------------
+
+  var TRACKER_DEFAULTS = {
+    endpoint: "/analytics/events",
+    streamId: null,
+    clientId: null, // default: the localStorage id
+    heartbeatInterval: 15, // seconds, SPEC §6.2 (the watch page passes HEARTBEAT_INTERVAL)
+    flushInterval: 5, // seconds between sends while events are waiting
+    maxBatch: 100, // events per batch (the server's limit)
+    maxPendingBatches: 50, // sealed batches kept for retry; the oldest are dropped beyond
+    retryBaseMs: 1000,
+    retryMaxMs: 60000,
+    onEvent: null, // function (event) called for every tracked event (debugging, UIs)
+  };
+
+  function createTracker(options) {
+    var config = {};
+    Object.keys(TRACKER_DEFAULTS).forEach(function (key) {
+      config[key] = TRACKER_DEFAULTS[key];
+    });
+    Object.keys(options || {}).forEach(function (key) {
+      if (options[key] !== undefined && options[key] !== null) config[key] = options[key];
+    });
+    if (!config.streamId) throw new Error("EchoNestPlayer: streamId is required");
+    config.clientId = config.clientId || clientId();
+
+    var state = IDLE;
+    var buffer = []; // events not yet sealed into a batch
+    var pending = []; // sealed batches {batchId, events}, oldest first
+    var sending = null;
+    var failures = 0;
+    var retryTimer = null;
+    var heartbeatTimer = null;
+    var flushTimer = null;
+    var timeSource = function () {
+      return null;
+    };
+    var stats = { events: 0, batchesSent: 0, retries: 0, dropped: 0, beacons: 0 };
+
+    function emit(type, extra) {
+      var event = { type: type, ts: new Date().toISOString() };
+      var videoTime = null;
+      try {
+        videoTime = seconds(timeSource());
+      } catch (e) {
+        videoTime = null;
+      }
+      if (videoTime !== null) event.videoTime = videoTime;
+      if (extra && typeof extra === "object") event.extra = extra;
+      buffer.push(event);
+      stats.events += 1;
+      if (typeof config.onEvent === "function") {
+        try {
+          config.onEvent(event);
+        } catch (e) {
+          /* a UI callback must not break tracking */
+        }
+      }
+      if (buffer.length >= config.maxBatch) flush();
+      else if (!flushTimer) flushTimer = setTimeout(flush, config.flushInterval * 1000);
+    }
+
+    function startHeartbeat() {
+      stopHeartbeat();
+      heartbeatTimer = setInterval(function () {
+        if (state === PLAYING) emit("heartbeat");
+      }, config.heartbeatInterval * 1000);
+    }
+
+    function stopHeartbeat() {
+      if (heartbeatTimer) clearInterval(heartbeatTimer);
+      heartbeatTimer = null;
+    }
+
+    function seal() {
+      while (buffer.length) {
+        pending.push({ batchId: uuid4(), events: buffer.splice(0, config.maxBatch) });
+      }
+      if (pending.length > config.maxPendingBatches) {
+        var dropped = pending.splice(0, pending.length - config.maxPendingBatches);
+        stats.dropped += dropped.length;
+        warn("too many unsent batches: dropped the " + dropped.length + " oldest");
+      }
+    }
+
+    function payload(batch) {
+      return JSON.stringify({
+        streamId: config.streamId,
+        clientId: config.clientId,
+        sentAt: new Date().toISOString(), // the send time, for the server's skew correction
+        batchId: batch.batchId,
+        events: batch.events,
+      });
+    }
+
+    function retryLater(retryAfterSeconds) {
+      failures += 1;
+      stats.retries += 1;
+      var exponential = Math.min(config.retryMaxMs, config.retryBaseMs * Math.pow(2, failures - 1));
+      var delay = exponential / 2 + Math.random() * (exponential / 2);
+      if (retryAfterSeconds > 0) {
+        delay = Math.max(delay, Math.min(config.retryMaxMs, retryAfterSeconds * 1000));
+      }
+      retryTimer = setTimeout(function () {
+        retryTimer = null;
+        sendNext();
+      }, delay);
+    }
+
+    function sendNext() {
+      if (sending || retryTimer || !pending.length) return sending || Promise.resolve();
+      var batch = pending[0];
+      sending = global
+        .fetch(config.endpoint, {
+          method: "POST",
+          headers: { "Content-Type": "text/plain;charset=UTF-8" },
+          body: payload(batch),
+          credentials: "omit",
+          keepalive: true,
+        })
+        .then(
+          function (response) {
+            if (response.ok || (response.status >= 400 && response.status < 500 &&
+                response.status !== 408 && response.status !== 429)) {
+              if (!response.ok) {
+                stats.dropped += 1;
+                warn("server refused a batch with " + response.status + "; dropped");
+              } else {
+                stats.batchesSent += 1;
+              }
+              failures = 0;
+              if (pending[0] === batch) pending.shift();
+              return true;
+            }
+            retryLater(parseFloat(response.headers.get("Retry-After")) || 0);
+            return false;
+          },
+          function () {
+            retryLater(0);
+            return false;
+          }
+        )
+        .then(function (more) {
+          sending = null;
+          if (more && pending.length) return sendNext();
+        });
+      return sending;
+    }
+
+    /** Seal what is buffered into a batch and send (in order, one request at a time). */
+    function flush() {
+      if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = null;
+      seal();
+      return sendNext();
+    }
+
+    /** Page hide: every unsent batch goes out through sendBeacon, with its own batchId. */
+    function flushWithBeacon() {
+      if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = null;
+      seal();
+      if (typeof global.navigator.sendBeacon !== "function") return flush();
+      var left = [];
+      pending.forEach(function (batch) {
+        var queued = false;
+        try {
+          queued = global.navigator.sendBeacon(
+            config.endpoint,
+            new Blob([payload(batch)], { type: "text/plain;charset=UTF-8" })
+          );
+        } catch (e) {
+          queued = false;
+        }
+        if (queued) stats.beacons += 1;
+        else left.push(batch);
+      });
+      // A batch a fetch is sending right now may go out twice (fetch and beacon): both
+      // carry its batchId, so the server keeps one copy.
+      pending = left;
+    }
+
+    var tracker = {
+      config: config,
+      setTimeSource: function (fn) {
+        timeSource = fn;
+      },
+      state: function () {
+        return state;
+      },
+      play: function () {
+        if (state === PLAYING) return;
+        if (state === BUFFERING) return tracker.bufferEnd();
+        state = PLAYING;
+        emit("play");
+        startHeartbeat();
+      },
+      pause: function () {
+        if (state !== PLAYING && state !== BUFFERING) return;
+        state = PAUSED;
+        stopHeartbeat();
+        emit("pause");
+      },
+      bufferStart: function () {
+        if (state !== PLAYING) return; // startup loading is not rebuffering
+        state = BUFFERING;
+        stopHeartbeat();
+        emit("buffer_start");
+      },
+      bufferEnd: function () {
+        if (state !== BUFFERING) return;
+        state = PLAYING;
+        emit("buffer_end");
+        startHeartbeat();
+      },
+      ended: function () {
+        if (state === ENDED || state === IDLE) return;
+        state = ENDED;
+        stopHeartbeat();
+        emit("ended");
+        flush();
+      },
+      error: function (extra) {
+        emit("error", extra || {});
+      },
+      flush: flush,
+      flushWithBeacon: flushWithBeacon,
+      pendingBatches: function () {
+        return pending.length + (buffer.length ? 1 : 0);
+      },
+      stats: function () {
+        return {
+          events: stats.events,
+          batchesSent: stats.batchesSent,
+          retries: stats.retries,
+          dropped: stats.dropped,
+          beacons: stats.beacons,
+          pending: pending.length,
+          buffered: buffer.length,
+        };
+      },
+      destroy: function () {
+        stopHeartbeat();
+        flushWithBeacon();
+        global.removeEventListener("pagehide", onHide);
+        global.document.removeEventListener("visibilitychange", onVisibility);
+      },
+    };
+
+    function onHide() {
+      flushWithBeacon();
+    }
+
+    function onVisibility() {
+      if (global.document.visibilityState === "hidden") flushWithBeacon();
+    }
+
+    global.addEventListener("pagehide", onHide);
+    global.document.addEventListener("visibilitychange", onVisibility);
+    return tracker;
+  }
+
+  // --- HTML5 <video> (native HLS or hls.js) -----------------------------------------
+
+  var HLS_TYPE = "application/vnd.apple.mpegurl";
+
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var script = global.document.createElement("script");
+      script.src = src;
+      script.async = true;
+      script.onload = resolve;
+      script.onerror = function () {
+        reject(new Error("could not load " + src));
+      };
+      global.document.head.appendChild(script);
+    });
+  }
+
+  /**
+   * Track an HTML5 video. With options.src, also load it: an HLS URL (.m3u8) plays
+   * natively where the browser can (canPlayType), else through hls.js (window.Hls, or
+   * loaded from options.hlsJsUrl). options.hls = "auto" | "native" | "hlsjs".
+   * Returns a promise of {engine: "native" | "hls.js" | "file", hls}.
+   */
+  function attachVideo(video, tracker, options) {
+    options = options || {};
+    var hls = null;
+    tracker.setTimeSource(function () {
+      return video.currentTime;
+    });
+
+    video.addEventListener("playing", function () {
+      tracker.play(); // also ends a buffering spell
+    });
+    video.addEventListener("pause", function () {
+      if (!video.ended) tracker.pause(); // browsers fire pause right before ended
+    });
+    video.addEventListener("ended", function () {
+      tracker.ended();
+    });
+    video.addEventListener("waiting", function () {
+      tracker.bufferStart();
+    });
+    video.addEventListener("stalled", function () {
+      // stalled only means the download is slow; it is buffering once playback can't go on.
+      if (!video.paused && video.readyState < 3) tracker.bufferStart();
+    });
+    video.addEventListener("error", function () {
+      var error = video.error;
+      tracker.error({
+        source: "video",
+        code: error ? error.code : null,
+        message: error && error.message ? String(error.message).slice(0, 200) : "",
+      });
+    });
+
+    var src = options.src;
+    if (!src) return Promise.resolve({ engine: "file", hls: null });
+    var isHls = /\.m3u8(\?|#|$)/i.test(src) || options.type === HLS_TYPE;
+    if (!isHls) {
+      video.src = src;
+      return Promise.resolve({ engine: "file", hls: null });
+    }
+    var mode = options.hls || "auto";
+    var native = !!video.canPlayType(HLS_TYPE);
+    if (mode === "native" || (mode === "auto" && native)) {
+      video.src = src;
+      return Promise.resolve({ engine: "native", hls: null });
+    }
+    var ready = global.Hls
+      ? Promise.resolve()
+      : options.hlsJsUrl
+        ? loadScript(options.hlsJsUrl)
+        : Promise.reject(new Error("hls.js is not loaded and no hlsJsUrl was given"));
+    return ready.then(function () {
+      var Hls = global.Hls;
+      if (!Hls || !Hls.isSupported()) {
+        if (native) {
+          video.src = src;
+          return { engine: "native", hls: null };
+        }
+        tracker.error({ source: "hls", code: "UNSUPPORTED", message: "no HLS support" });
+        throw new Error("this browser cannot play HLS");
+      }
+      hls = new Hls(options.hlsConfig || {});
+      hls.on(Hls.Events.ERROR, function (name, data) {
+        if (data && data.fatal) {
+          tracker.error({ source: "hls.js", code: data.type, message: String(data.details || "") });
+        }
+      });
+      hls.loadSource(src);
+      hls.attachMedia(video);
+      return { engine: "hls.js", hls: hls };
+    });
+  }
+
+  // --- Bunny Stream embed (player.js) --------------------------------------------------
+
+  function bunnyEmbedUrl(libraryId, videoGuid, params) {
+    var query = [];
+    Object.keys(params || {}).forEach(function (key) {
+      query.push(encodeURIComponent(key) + "=" + encodeURIComponent(String(params[key])));
+    });
+    return (
+      "https://iframe.mediadelivery.net/embed/" + encodeURIComponent(libraryId) + "/" +
+      encodeURIComponent(videoGuid) + (query.length ? "?" + query.join("&") : "")
+    );
+  }
+
+  /**
+   * Track a Bunny Stream iframe through player.js (window.playerjs, which the page loads).
+   * Bunny emits ready, play, pause, ended, timeupdate ({seconds, duration}), seeked and
+   * error; "buffering" is used when the player supports it, and the next play or
+   * advancing timeupdate ends the buffering spell.
+   */
+  function attachBunny(iframe, tracker, options) {
+    options = options || {};
+    var playerjs = options.playerjs || global.playerjs;
+    if (!playerjs || typeof playerjs.Player !== "function") {
+      throw new Error("player.js (window.playerjs) is needed to track a Bunny Stream embed");
+    }
+    // Created before the iframe finishes loading, so it sees the "ready" message.
+    var player = new playerjs.Player(iframe);
+    var lastSeconds = null;
+    var bufferedAt = null;
+    tracker.setTimeSource(function () {
+      return lastSeconds;
+    });
+    player.on("ready", function () {
+      player.on("play", function () {
+        bufferedAt = null;
+        tracker.play();
+      });
+      player.on("pause", function () {
+        tracker.pause();
+      });
+      player.on("ended", function () {
+        tracker.ended();
+      });
+      player.on("timeupdate", function (data) {
+        if (data && data.seconds !== undefined) lastSeconds = data.seconds;
+        if (bufferedAt !== null && lastSeconds !== null && lastSeconds > bufferedAt) {
+          bufferedAt = null;
+          tracker.bufferEnd();
+        }
+      });
+      player.on("error", function (data) {
+        tracker.error({ source: "bunny", code: (data && data.code) || null,
+          message: data && data.message ? String(data.message).slice(0, 200) : "" });
+      });
+      if (typeof player.supports !== "function" || player.supports("event", "buffering")) {
+        player.on("buffering", function () {
+          bufferedAt = lastSeconds === null ? 0 : lastSeconds;
+          tracker.bufferStart();
+        });
+      }
+    });
+    return player;
+  }
+
+  // --- YouTube IFrame API ----------------------------------------------------------
+
+  var YT_STATES = { UNSTARTED: -1, ENDED: 0, PLAYING: 1, PAUSED: 2, BUFFERING: 3, CUED: 5 };
+  var youTubeApi = null;
+
+  function loadYouTubeApi(url) {
+    if (global.YT && typeof global.YT.Player === "function") return Promise.resolve(global.YT);
+    if (youTubeApi) return youTubeApi;
+    youTubeApi = new Promise(function (resolve, reject) {
+      var previous = global.onYouTubeIframeAPIReady;
+      global.onYouTubeIframeAPIReady = function () {
+        if (typeof previous === "function") previous();
+        resolve(global.YT);
+      };
+      loadScript(url || "https://www.youtube.com/iframe_api").catch(reject);
+    });
+    return youTubeApi;
+  }
+
+  /** Map one YouTube onStateChange state onto the tracker. */
+  function youTubeState(tracker, state) {
+    if (state === YT_STATES.PLAYING) tracker.play(); // also ends buffering
+    else if (state === YT_STATES.PAUSED) tracker.pause();
+    else if (state === YT_STATES.BUFFERING) tracker.bufferStart();
+    else if (state === YT_STATES.ENDED) tracker.ended();
+    // -1 (unstarted) and 5 (cued) are before playback: nothing to record.
+  }
+
+  /**
+   * Track a YouTube video: builds a YT.Player in `element` (an element or its id) and maps
+   * onStateChange (-1 unstarted, 0 ended, 1 playing, 2 paused, 3 buffering, 5 cued) and
+   * onError onto the tracker; videoTime comes from getCurrentTime(), polled every second
+   * so the last position is known even after the player is gone.
+   * Returns a promise of the YT.Player.
+   */
+  function attachYouTube(element, videoId, tracker, options) {
+    options = options || {};
+    var lastSeconds = null;
+    var player = null;
+    tracker.setTimeSource(function () {
+      if (player && typeof player.getCurrentTime === "function") {
+        var now = player.getCurrentTime();
+        if (typeof now === "number" && isFinite(now)) lastSeconds = now;
+      }
+      return lastSeconds;
+    });
+    return loadYouTubeApi(options.apiUrl).then(function (YT) {
+      return new Promise(function (resolve) {
+        player = new YT.Player(element, {
+          videoId: videoId,
+          playerVars: options.playerVars || { playsinline: 1, rel: 0 },
+          events: {
+            onReady: function () {
+              resolve(player);
+            },
+            onStateChange: function (event) {
+              youTubeState(tracker, Number(event.data));
+            },
+            onError: function (event) {
+              tracker.error({ source: "youtube", code: event ? event.data : null });
+            },
+          },
+        });
+        setInterval(function () {
+          if (player && typeof player.getCurrentTime === "function") {
+            var now = player.getCurrentTime();
+            if (typeof now === "number" && isFinite(now)) lastSeconds = now;
+          }
+        }, 1000);
+      });
+    });
+  }
+
+  // --- mount: ask the API which provider to use -------------------------------------
+
+  function providerFor(info, preferred) {
+    var providers = info.providers || [];
+    var wanted = preferred || info.preferredProvider;
+    var playable = ["hls", "bunny_stream", "youtube"];
+    var match = providers.filter(function (p) {
+      return p.provider === wanted && playable.indexOf(p.provider) >= 0;
+    })[0];
+    return (
+      match ||
+      providers.filter(function (p) {
+        return playable.indexOf(p.provider) >= 0;
+      })[0] ||
+      null
+    );
+  }
+
+  /**
+   * Fetch GET {infoUrl} (default /api/streams/<streamId>), build the preferred provider's
+   * player inside `container` and track it. Resolves to {provider, tracker, player, info}.
+   */
+  function mount(container, options) {
+    options = options || {};
+    if (typeof container === "string") container = global.document.querySelector(container);
+    var streamId = options.streamId;
+    var infoUrl = options.infoUrl || "/api/streams/" + encodeURIComponent(streamId);
+    return global
+      .fetch(infoUrl, { headers: { Accept: "application/json" }, credentials: "omit" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("stream " + streamId + ": HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (info) {
+        var provider = providerFor(info, options.provider);
+        if (!provider) throw new Error("stream " + streamId + " has no playable provider");
+        var tracker = createTracker({
+          endpoint: options.endpoint,
+          streamId: info.streamId,
+          clientId: options.clientId,
+          heartbeatInterval: options.heartbeatInterval,
+          flushInterval: options.flushInterval,
+          retryBaseMs: options.retryBaseMs,
+          onEvent: options.onEvent,
+        });
+        var result = { provider: provider.provider, tracker: tracker, player: null, info: info };
+        container.innerHTML = "";
+        if (provider.provider === "hls") {
+          var video = global.document.createElement("video");
+          video.controls = true;
+          video.playsInline = true;
+          video.muted = !!options.muted;
+          video.autoplay = !!options.autoplay;
+          video.setAttribute("data-echonest-player", "hls");
+          container.appendChild(video);
+          result.player = video;
+          return attachVideo(video, tracker, {
+            src: provider.externalId,
+            hls: options.hls,
+            hlsJsUrl: options.hlsJsUrl,
+          }).then(function (loaded) {
+            result.engine = loaded.engine;
+            result.hls = loaded.hls;
+            return result;
+          });
+        }
+        if (provider.provider === "bunny_stream") {
+          var iframe = global.document.createElement("iframe");
+          var libraryId = (provider.config || {}).library_id || (provider.config || {}).libraryId;
+          iframe.src = bunnyEmbedUrl(libraryId, provider.externalId, options.bunnyParams || {});
+          iframe.allow = "accelerometer; gyroscope; autoplay; encrypted-media; picture-in-picture";
+          iframe.allowFullscreen = true;
+          iframe.setAttribute("data-echonest-player", "bunny_stream");
+          container.appendChild(iframe);
+          result.player = attachBunny(iframe, tracker, options);
+          return result;
+        }
+        var target = global.document.createElement("div");
+        target.setAttribute("data-echonest-player", "youtube");
+        container.appendChild(target);
+        return attachYouTube(target, provider.externalId, tracker, {
+          apiUrl: options.youTubeApiUrl,
+        }).then(function (player) {
+          result.player = player;
+          return result;
+        });
+      });
+  }
+
+  global.EchoNestPlayer = {
+    version: VERSION,
+    createTracker: createTracker,
+    attachVideo: attachVideo,
+    attachBunny: attachBunny,
+    attachYouTube: attachYouTube,
+    bunnyEmbedUrl: bunnyEmbedUrl,
+    youTubeStates: YT_STATES,
+    mount: mount,
+    clientId: clientId,
+    uuid: uuid4,
+  };
+})(window);
