@@ -4,9 +4,13 @@ of simulated viewers, sent through the real ingestion service and then aggregate
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
+from django.conf import settings
 from django.db import transaction
 
 from .aggregation import stream_stats_recompute
@@ -92,6 +96,85 @@ DEMO_STREAMS = [
 ]
 
 
+DEMO_HLS_PLAYLIST = "stream.m3u8"
+
+
+def demo_hls_generate(*, directory: Path, seconds: int = 30, segment_seconds: int = 1) -> Path:
+    """Write a short HLS VOD (ffmpeg test pattern and a sine tone) into `directory`.
+
+    The files are generated, never committed: the demo stream "launch-party" plays
+    them from /static/demo/hls/, and the browser tests make their own copy.
+    Raises FileNotFoundError when ffmpeg is not installed.
+    """
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise FileNotFoundError("ffmpeg")
+    directory.mkdir(parents=True, exist_ok=True)
+    playlist = directory / DEMO_HLS_PLAYLIST
+    fps = 25
+    command = [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size=640x360:rate={fps}:duration={seconds}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-profile:v",
+        "baseline",
+        "-pix_fmt",
+        "yuv420p",
+        # A keyframe at every segment boundary, so segments are exactly segment_seconds.
+        "-g",
+        str(fps * segment_seconds),
+        "-keyint_min",
+        str(fps * segment_seconds),
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-f",
+        "hls",
+        "-hls_time",
+        str(segment_seconds),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        str(directory / "segment_%03d.ts"),
+        str(playlist),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)  # noqa: S603
+    return playlist
+
+
+def _demo_hls_ensure() -> str:
+    directory = Path(settings.DEMO_HLS_DIR)
+    if (directory / DEMO_HLS_PLAYLIST).is_file():
+        return f"demo HLS video in {directory}"
+    try:
+        demo_hls_generate(directory=directory)
+    except FileNotFoundError:
+        return (
+            "ffmpeg not found: the launch-party watch page has no video "
+            "(install ffmpeg and run seed_demo again)"
+        )
+    except subprocess.SubprocessError as exc:
+        return f"ffmpeg could not make the demo HLS video: {exc}"
+    return f"demo HLS video written to {directory} (restart the server to serve it)"
+
+
 def _weighted(rng: random.Random, options: list[tuple[int, str]]) -> str:
     return rng.choices([v for _, v in options], weights=[w for w, _ in options])[0]
 
@@ -157,12 +240,13 @@ def _viewer_events(rng: random.Random, start: datetime, end: datetime) -> list[d
 
 
 def seed_playback_demo(*, reset: bool = False) -> str:
+    hls_note = _demo_hls_ensure()
     streams = _streams()
     if reset:
         Stream.objects.filter(pk__in=[s.pk for s in streams]).delete()
         streams = _streams()
     elif PlaybackEvent.objects.filter(stream__in=streams).exists():
-        return f"{len(streams)} streams (traffic already loaded)"
+        return f"{len(streams)} streams (traffic already loaded); {hls_note}"
     rng = random.Random(DEMO_SEED)
     end = datetime.now(UTC).replace(microsecond=0)
     begin = end - timedelta(hours=24)
@@ -195,5 +279,5 @@ def seed_playback_demo(*, reset: bool = False) -> str:
     summary = stream_stats_recompute(full=True)
     return (
         f"{len(streams)} streams, {total} events from {DEMO_VIEWERS} viewers, "
-        f"{summary.sessions} sessions aggregated"
+        f"{summary.sessions} sessions aggregated; {hls_note}"
     )

@@ -95,3 +95,86 @@ def staff_login(page, live_server, django_user_model):
         return page
 
     return login
+
+
+# --- Browser SDK tests (issue 6): a real HLS video, a DB poller --------------------------
+
+E2E_HLS_PREFIX = "e2e/hls"
+
+
+@pytest.fixture(scope="session")
+def hls_video_dir(tmp_path_factory):
+    """A 5-second HLS VOD (1 s segments) made by ffmpeg with the same code as seed_demo."""
+    from streams.demo import demo_hls_generate
+
+    assert shutil.which("ffmpeg"), "ffmpeg not found: apt-get install ffmpeg"
+    directory = tmp_path_factory.mktemp("hls")
+    demo_hls_generate(directory=directory, seconds=5, segment_seconds=1)
+    return directory
+
+
+@pytest.fixture
+def hls_video_url(settings, hls_video_dir) -> str:
+    """Serve the fixture video as static files, the way seed_demo's video is served."""
+    settings.STATICFILES_DIRS = [*settings.STATICFILES_DIRS, (E2E_HLS_PREFIX, hls_video_dir)]
+    return f"/{settings.STATIC_URL.strip('/')}/{E2E_HLS_PREFIX}/stream.m3u8"
+
+
+@pytest.fixture
+def wait_until(page):
+    """Poll `predicate` until it returns something truthy (and return that), or fail.
+
+    It waits with the page's wait_for_timeout, not time.sleep, so Playwright keeps
+    dispatching meanwhile (page.route handlers run only while Playwright is called)."""
+    import time
+
+    def wait(predicate, *, timeout: float = 15.0, interval: float = 0.1, message: str = ""):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(message or f"condition not met within {timeout} s")
+            page.wait_for_timeout(interval * 1000)
+
+    return wait
+
+
+# navigator.sendBeacon, called through, with each call noted in localStorage: Playwright
+# does not report beacon requests, and the page that sent them is gone afterwards.
+_BEACON_SPY = """
+(() => {
+  if (!navigator.sendBeacon) return;
+  const send = navigator.sendBeacon.bind(navigator);
+  navigator.sendBeacon = function (url, data) {
+    const queued = send(url, data);
+    try {
+      const log = JSON.parse(localStorage.getItem("e2e.beacons") || "[]");
+      log.push({url: String(url), queued: queued});
+      localStorage.setItem("e2e.beacons", JSON.stringify(log));
+    } catch (e) {}
+    return queued;
+  };
+})();
+"""
+
+
+@pytest.fixture
+def beacon_log(page, live_server):
+    """Returns a reader of the sendBeacon calls the pages of this test made; reading it
+    opens a page of the live server's origin (where the log is kept)."""
+    page.add_init_script(_BEACON_SPY)
+
+    def read() -> list[dict]:
+        page.goto(f"{live_server.url}/healthz")
+        return page.evaluate("JSON.parse(localStorage.getItem('e2e.beacons') || '[]')")
+
+    return read
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_before_browser(django_db_setup):
+    """Set the test database up before the session's browser (and so tear it down after
+    the browser is gone): Django refuses ORM calls, the test database's own teardown
+    included, while Playwright's event loop runs in the thread."""
