@@ -102,7 +102,10 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     if not _db.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (postgres://…/dbname).")
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    _db["CONN_HEALTH_CHECKS"] = True
+    # Off by default: the check costs a round trip per request on the ingestion hot path.
+    # A connection that died meanwhile fails one request with 503 + Retry-After (the
+    # client retries with the same batchId) and Django then replaces it.
+    _db["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
     _db.setdefault("OPTIONS", {})["connect_timeout"] = env.int(
         "DATABASE_CONNECT_TIMEOUT", default=5
     )

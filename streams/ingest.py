@@ -73,10 +73,6 @@ class IngestResult:
     duplicate: bool = False
 
 
-def stream_id_for_key(key: str) -> int | None:
-    return Stream.objects.filter(key=key).values_list("id", flat=True).first()
-
-
 def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -130,11 +126,6 @@ def playback_batch_ingest(
     """Store one batch of playback events exactly once, or raise IngestRejected."""
     received_at = received_at or datetime.now(UTC)
     batch, occurred = playback_batch_decode(body, received_at=received_at)
-    stream_id = stream_id_for_key(batch.streamId)
-    if stream_id is None:
-        raise IngestRejected(
-            f"Unknown streamId {batch.streamId!r}.", {"streamId": "no stream has this key"}
-        )
     timed = sorted(
         (
             TimedEvent(at=at, type=event.type, index=i)
@@ -142,20 +133,29 @@ def playback_batch_ingest(
         ),
         key=lambda e: (e.at, e.index),
     )
-    first_at, last_at = timed[0].at, timed[-1].at
     with transaction.atomic():
-        batch_pk = _batch_claim(
+        claim = _batch_claim(
+            stream_key=batch.streamId,
             batch_id=batch.batchId,
-            stream_id=stream_id,
             client_id=batch.clientId,
             event_count=len(timed),
-            first_event_at=first_at,
-            last_event_at=last_at,
+            first_event_at=timed[0].at,
+            last_event_at=timed[-1].at,
             received_at=received_at,
         )
-        if batch_pk is None:
-            previous = PlaybackBatch.objects.get(batch_id=batch.batchId)
+        if claim is None:
+            previous = (
+                PlaybackBatch.objects.filter(batch_id=batch.batchId).first()
+                if batch.batchId is not None
+                else None
+            )
+            if previous is None:
+                raise IngestRejected(
+                    f"Unknown streamId {batch.streamId!r}.",
+                    {"streamId": "no stream has this key"},
+                )
             return IngestResult(ingested=previous.event_count, duplicate=True)
+        stream_id = claim
         session_ids = viewer_sessions_extend(
             stream_id=stream_id,
             client_id=batch.clientId,
@@ -188,29 +188,30 @@ def playback_batch_ingest(
 
 _BATCH_COLUMNS = (
     "batch_id",
-    "stream_id",
     "client_id",
     "event_count",
     "first_event_at",
     "last_event_at",
     "received_at",
-    "pending",
 )
 
 
-def _batch_claim(*, batch_id: uuid.UUID | None, **values: Any) -> int | None:
-    """Record the batch; None when this batchId was stored before (a retry)."""
-    table = connection.ops.quote_name(PlaybackBatch._meta.db_table)
-    columns = ", ".join(_BATCH_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_BATCH_COLUMNS))
+def _batch_claim(*, stream_key: str, **values: Any) -> int | None:
+    """Record the batch for the stream with this key, in one statement; its stream id.
+
+    None when nothing was written: the key names no stream, or the batchId was
+    stored before (a retry) — the caller tells which.
+    """
+    quote = connection.ops.quote_name
+    table, streams = quote(PlaybackBatch._meta.db_table), quote(Stream._meta.db_table)
     field = {f.column: f for f in PlaybackBatch._meta.concrete_fields}
-    values = {**values, "batch_id": batch_id, "pending": True}
     params = [field[name].get_db_prep_save(values[name], connection) for name in _BATCH_COLUMNS]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
-            "ON CONFLICT (batch_id) DO NOTHING RETURNING id",
-            params,
+            f"INSERT INTO {table} ({', '.join(_BATCH_COLUMNS)}, stream_id, pending) "
+            f"SELECT {', '.join(['%s'] * len(_BATCH_COLUMNS))}, s.id, TRUE FROM {streams} s "
+            "WHERE s.key = %s ON CONFLICT (batch_id) DO NOTHING RETURNING stream_id",
+            [*params, stream_key],
         )
         row = cursor.fetchone()
     return row[0] if row else None

@@ -4,6 +4,10 @@ Each event joins its client's open session on the stream — one whose events ar
 less than SESSION_TIMEOUT away — or opens a new one, and the session's provisional
 figures move on. Events that arrive late or out of order only widen the session
 here; the aggregator (`streams/aggregation.py`) rebuilds sessions exactly.
+
+This runs for every batch, so it reads and writes the few session rows it needs
+with plain SQL (one locking SELECT, one INSERT for new sessions, one UPDATE per
+session it moved) and walks the events in one pass.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 
 from .models import ViewerSession
 from .session_rules import gap_credit, opening_credit, state_after
@@ -24,21 +29,57 @@ class TimedEvent:
     index: int  # position in the batch as sent
 
 
-def _session_open(
-    *, stream_id: int, client_id: str, event: TimedEvent, country: str, device: str
-) -> ViewerSession:
-    return ViewerSession(
-        stream_id=stream_id,
-        client_id=client_id,
-        started_at=event.at,
-        last_event_at=event.at,
-        country=country,
-        device=device,
-        player_state=state_after("", event.type),
-        playing_seconds=opening_credit(
-            first_event_type=event.type, heartbeat_interval=settings.HEARTBEAT_INTERVAL
-        ),
-    )
+@dataclass(slots=True)
+class _Session:
+    id: int | None
+    started_at: datetime
+    last_event_at: datetime
+    playing_seconds: float = 0.0
+    buffer_seconds: float = 0.0
+    buffer_count: int = 0
+    error_count: int = 0
+    event_count: int = 0
+    player_state: str = ""
+    touched: bool = False
+
+    def holds(self, at: datetime, timeout: timedelta) -> bool:
+        """Whether an event at `at` is less than `timeout` from this session."""
+        return self.started_at - timeout < at < self.last_event_at + timeout
+
+
+_FIGURES = (
+    "started_at",
+    "last_event_at",
+    "playing_seconds",
+    "buffer_seconds",
+    "buffer_count",
+    "error_count",
+    "event_count",
+    "player_state",
+)
+
+
+def _sessions_locked(
+    *, stream_id: int, client_id: str, lo: datetime, hi: datetime
+) -> list[_Session]:
+    table = connection.ops.quote_name(ViewerSession._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {', '.join(_FIGURES)} FROM {table} "
+            "WHERE stream_id = %s AND client_id = %s AND last_event_at > %s AND started_at < %s "
+            f"ORDER BY started_at{lock}",
+            [stream_id, client_id, adapt(lo), adapt(hi)],
+        )
+        rows = cursor.fetchall()
+    if connection.vendor == "sqlite":  # SQLite hands back text: parse it as the ORM does
+        convert = connection.ops.convert_datetimefield_value
+        rows = [
+            (r[0], convert(r[1], None, connection), convert(r[2], None, connection), *r[3:])
+            for r in rows
+        ]
+    return [_Session(*row) for row in rows]
 
 
 def viewer_sessions_extend(
@@ -47,71 +88,91 @@ def viewer_sessions_extend(
     """Attach time-ordered `events` to sessions; the session id of each event, in order."""
     timeout = timedelta(seconds=settings.SESSION_TIMEOUT)
     heartbeat = settings.HEARTBEAT_INTERVAL
-    sessions = list(
-        ViewerSession.objects.select_for_update()
-        .filter(
-            stream_id=stream_id,
-            client_id=client_id,
-            last_event_at__gt=events[0].at - timeout,
-            started_at__lt=events[-1].at + timeout,
-        )
-        .order_by("started_at")
+    sessions = _sessions_locked(
+        stream_id=stream_id,
+        client_id=client_id,
+        lo=events[0].at - timeout,
+        hi=events[-1].at + timeout,
     )
-    touched: dict[int, ViewerSession] = {}
-    opened: list[ViewerSession] = []
-    assigned: list[ViewerSession] = []
+    assigned: list[_Session] = []
+    current: _Session | None = None
     for event in events:
-        session = next(
-            (s for s in sessions if s.started_at - timeout < event.at < s.last_event_at + timeout),
-            None,
-        )
-        if session is None:
-            session = _session_open(
-                stream_id=stream_id,
-                client_id=client_id,
-                event=event,
-                country=country,
-                device=device,
-            )
-            sessions.append(session)
-            opened.append(session)
-        elif event.at >= session.last_event_at:
+        at = event.at
+        if current is None or not current.holds(at, timeout):
+            current = next((s for s in sessions if s.holds(at, timeout)), None)
+            if current is None:
+                current = _Session(
+                    id=None,
+                    started_at=at,
+                    last_event_at=at,
+                    playing_seconds=opening_credit(
+                        first_event_type=event.type, heartbeat_interval=heartbeat
+                    ),
+                    player_state=state_after("", event.type),
+                )
+                sessions.append(current)
+                current.event_count = 1
+                current.error_count = event.type == "error"
+                current.buffer_count = event.type == "buffer_start"
+                assigned.append(current)
+                continue
+        if at >= current.last_event_at:
             playing, buffering = gap_credit(
-                state=session.player_state,
-                gap_seconds=(event.at - session.last_event_at).total_seconds(),
+                state=current.player_state,
+                gap_seconds=(at - current.last_event_at).total_seconds(),
                 heartbeat_interval=heartbeat,
             )
-            session.playing_seconds += playing
-            session.buffer_seconds += buffering
-            session.player_state = state_after(session.player_state, event.type)
-            session.last_event_at = event.at
-        else:
-            session.started_at = min(session.started_at, event.at)
-        session.event_count += 1
-        session.error_count += event.type == "error"
-        session.buffer_count += event.type == "buffer_start"
-        session.watch_seconds = session.playing_seconds + session.buffer_seconds
-        session.finalized = False
-        session.ended_at = None
-        if session.pk is not None:
-            touched[session.pk] = session
-        assigned.append(session)
-    if opened:
-        ViewerSession.objects.bulk_create(opened)
-    for session in touched.values():
-        session.save(
-            update_fields=[
-                "started_at",
-                "last_event_at",
-                "ended_at",
-                "watch_seconds",
-                "playing_seconds",
-                "buffer_seconds",
-                "buffer_count",
-                "error_count",
-                "event_count",
-                "player_state",
-                "finalized",
+            current.playing_seconds += playing
+            current.buffer_seconds += buffering
+            current.player_state = state_after(current.player_state, event.type)
+            current.last_event_at = at
+        elif at < current.started_at:
+            current.started_at = at
+        current.event_count += 1
+        current.error_count += event.type == "error"
+        current.buffer_count += event.type == "buffer_start"
+        current.touched = True
+        assigned.append(current)
+    _sessions_write(
+        [s for s in sessions if s.id is None or s.touched],
+        stream_id=stream_id,
+        client_id=client_id,
+        country=country,
+        device=device,
+    )
+    return [session.id for session in assigned]
+
+
+def _sessions_write(
+    sessions: list[_Session], *, stream_id: int, client_id: str, country: str, device: str
+) -> None:
+    table = connection.ops.quote_name(ViewerSession._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for s in sessions:
+            figures = [
+                adapt(s.started_at),
+                adapt(s.last_event_at),
+                s.playing_seconds,
+                s.buffer_seconds,
+                int(s.buffer_count),
+                int(s.error_count),
+                s.event_count,
+                s.player_state,
             ]
-        )
-    return [session.pk for session in assigned]
+            watch = s.playing_seconds + s.buffer_seconds
+            if s.id is None:
+                cursor.execute(
+                    f"INSERT INTO {table} (stream_id, client_id, country, device, finalized, "
+                    f"ended_at, watch_seconds, {', '.join(_FIGURES)}) VALUES "
+                    f"(%s, %s, %s, %s, FALSE, NULL, %s, {', '.join(['%s'] * len(_FIGURES))}) "
+                    "RETURNING id",
+                    [stream_id, client_id, country, device, watch, *figures],
+                )
+                s.id = cursor.fetchone()[0]
+            else:
+                cursor.execute(
+                    f"UPDATE {table} SET finalized = FALSE, ended_at = NULL, watch_seconds = %s, "
+                    f"{', '.join(f'{name} = %s' for name in _FIGURES)} WHERE id = %s",
+                    [watch, *figures, s.id],
+                )
