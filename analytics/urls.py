@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis, views
+from . import apis, pages, views
 
 urlpatterns = [
     path(
@@ -21,4 +21,5 @@ urlpatterns = [
         name="analytics-user-erase",
     ),
     path("admin/stats", views.admin_stats_view, name="analytics-admin-stats"),
+    path("analytics/demo", pages.telemetry_demo_page, name="analytics-telemetry-demo"),
 ]

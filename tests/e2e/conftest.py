@@ -128,15 +128,25 @@ def wait_until(page):
     dispatching meanwhile (page.route handlers run only while Playwright is called)."""
     import time
 
-    def wait(predicate, *, timeout: float = 15.0, interval: float = 0.1, message: str = ""):
+    from django.db import OperationalError
+
+    def wait(predicate, *, timeout=15.0, interval=0.1, message="", on=None):
+        """`on`: the page to keep pumping when the test's `page` has been closed."""
         deadline = time.monotonic() + timeout
         while True:
-            value = predicate()
+            try:
+                value = predicate()
+            except OperationalError as exc:
+                # SQLite's shared in-memory test database locks a table while the live
+                # server writes to it; PostgreSQL never gets here.
+                if "locked" not in str(exc):
+                    raise
+                value = None
             if value:
                 return value
             if time.monotonic() > deadline:
                 raise AssertionError(message or f"condition not met within {timeout} s")
-            page.wait_for_timeout(interval * 1000)
+            (on or page).wait_for_timeout(interval * 1000)
 
     return wait
 
