@@ -108,7 +108,9 @@ class PlaybackEventIngestApi(BatchIngestionViewSet):
                 response_only=True,
                 status_codes=["400"],
                 value={
-                    "error": "Invalid events[1].type: Expected `'play' | 'pause' | …`, got `'seek'`",
+                    "error": (
+                        "Invalid events[1].type: Expected `'play' | 'pause' | …`, got `'seek'`"
+                    ),
                     "details": {"events[1].type": "Expected `'play' | 'pause' | …`, got `'seek'`"},
                 },
             ),
@@ -489,7 +491,9 @@ class BunnySyncApi(APIView):
         if not bunny_configured():
             return Response(
                 {
-                    "error": "Bunny Stream is not configured: set BUNNY_API_KEY and BUNNY_LIBRARY_ID."
+                    "error": (
+                        "Bunny Stream is not configured: set BUNNY_API_KEY and BUNNY_LIBRARY_ID."
+                    )
                 },
                 status=status.HTTP_501_NOT_IMPLEMENTED,
             )

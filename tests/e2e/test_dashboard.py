@@ -50,6 +50,7 @@ def _orm_beside_playwright_for_the_whole_test():
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         yield
 
+
 T0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
 DAY = T0.date()
 DAY_BEFORE = DAY - timedelta(days=1)
