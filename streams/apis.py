@@ -294,6 +294,19 @@ class StreamStatsListApi(StaffReportApi):
     def csv_table(self, data):
         return STATS_COLUMNS, data["streams"]
 
+    def html_context(self, report: dict) -> dict:
+        summary = stream_stats_summary(
+            user=self.request.user,
+            date_from=report["from"],
+            date_to=report["to"],
+            organizer_slug=report["organizer"],
+        )
+        return {
+            "summary": figures_display(summary),
+            "rows": [figures_display(row) for row in report["streams"]],
+            "organizers": organizers_visible_to(user=self.request.user),
+        }
+
     @extend_schema(
         operation_id="stream_stats_list",
         summary="Per-stream analytics over a date range (staff)",
@@ -330,19 +343,6 @@ class StreamStatsListApi(StaffReportApi):
             )
         ],
     )
-    def html_context(self, report: dict) -> dict:
-        summary = stream_stats_summary(
-            user=self.request.user,
-            date_from=report["from"],
-            date_to=report["to"],
-            organizer_slug=report["organizer"],
-        )
-        return {
-            "summary": figures_display(summary),
-            "rows": [figures_display(row) for row in report["streams"]],
-            "organizers": organizers_visible_to(user=self.request.user),
-        }
-
     def get(self, request):
         date_from, date_to, organizer = stats_range(request.query_params)
         rows = stream_stats_list(

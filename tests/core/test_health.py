@@ -42,3 +42,21 @@ def test_openapi_schema_and_docs_are_served(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_openapi_schema_generates_without_errors_or_warnings(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(out), "--validate", "--fail-on-warn")
+    schema = out.read_text()
+    for path in (
+        "/analytics/events",
+        "/api/streams/{key}",
+        "/api/analytics/event",
+        "/api/analytics/usage",
+        "/admin/analytics/streams",
+        "/admin/analytics/streams/summary",
+        "/admin/analytics/streams/bunny-sync",
+    ):
+        assert f"  {path}:" in schema, path

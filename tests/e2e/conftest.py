@@ -31,15 +31,23 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(autouse=True)
-def _allow_orm_beside_playwright(monkeypatch):
+@pytest.fixture(scope="package", autouse=True)
+def _allow_orm_beside_playwright():
     """Playwright's sync API runs an event loop in the test thread; the ORM calls the
-    tests make there are ordinary synchronous calls."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    tests (and the database teardown after them) make there are ordinary synchronous
+    calls. Set for this package only, and undone after its last test."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
+    # The test database exists before Playwright starts its event loop in this thread.
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: apt-get install chromium"

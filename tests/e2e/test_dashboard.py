@@ -41,16 +41,6 @@ from streams.selectors import STATS_COLUMNS
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _orm_beside_playwright_for_the_whole_test():
-    """The harness allows ORM calls beside Playwright's event loop per test, but the
-    transactional database's flush runs after that per-test setting is undone; keep it
-    for this module of browser tests, set-up and tear-down included."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
 T0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
 DAY = T0.date()
 DAY_BEFORE = DAY - timedelta(days=1)
