@@ -87,16 +87,12 @@ def test_hls_watch_page_records_play_heartbeats_pause_and_ended_for_one_session(
 
     assert _open_watch_page(page, live_server, stream.key, f"?hls={hls_mode}") == "hls"
     engine = page.evaluate("window.echoNestWatch.then(w => w.engine)")
-    # Chromium plays HLS natively now; "hlsjs" forces the hls.js path (MSE).
-    assert engine == (
-        "hls.js"
-        if hls_mode == "hlsjs"
-        else "native"
-        if page.evaluate(
-            "!!document.createElement('video').canPlayType('application/vnd.apple.mpegurl')"
-        )
-        else "hls.js"
+    # "auto": native HLS where canPlayType says so (recent Chromium), else hls.js over MSE;
+    # "hlsjs" forces hls.js.
+    native_hls = page.evaluate(
+        "!!document.createElement('video').canPlayType('application/vnd.apple.mpegurl')"
     )
+    assert engine == ("native" if hls_mode == "auto" and native_hls else "hls.js")
 
     video = "document.querySelector('#player video')"
     page.evaluate(f"{video}.muted = true; {video}.play()")
