@@ -189,10 +189,3 @@ def beacon_log(page, live_server):
         return page.evaluate("JSON.parse(localStorage.getItem('e2e.beacons') || '[]')")
 
     return read
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _test_database_before_browser(django_db_setup):
-    """Set the test database up before the session's browser (and so tear it down after
-    the browser is gone): Django refuses ORM calls, the test database's own teardown
-    included, while Playwright's event loop runs in the thread."""

@@ -22,15 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 VIDEO_SECONDS = 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _orm_beside_playwright_for_the_whole_test():
-    """ORM calls beside Playwright's event loop, including the transactional database's
-    set-up and flush (which run outside the harness's per-test setting)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
 def _stream(key: str, provider: str, external_id: str, config: dict | None = None) -> Stream:
     organizer, _ = Organizer.objects.get_or_create(slug="e2e", defaults={"name": "E2E"})
     stream = Stream.objects.create(

@@ -15,15 +15,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DEMO = "/analytics/demo"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _orm_beside_playwright_for_the_whole_test():
-    """ORM calls beside Playwright's event loop, including the transactional database's
-    set-up and flush (which run outside the harness's per-test setting)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
 def _sdk_config(page, **options) -> None:
     """window.EchoPilotConfig, read by telemetry.js when it loads (documented option)."""
     page.add_init_script(f"window.EchoPilotConfig = {json.dumps(options)};")
