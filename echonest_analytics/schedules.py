@@ -2,8 +2,9 @@
 
 Each entry carries an `expires` close to its interval so a backlog never stacks
 duplicate runs (`expire_seconds` is the same figure under the name
-django-celery-beat's DatabaseScheduler reads; Celery's own scheduler reads `expires`). django-celery-beat's DatabaseScheduler copies these entries into
-the database when beat starts, so staff can see and pause them in the admin.
+django-celery-beat's DatabaseScheduler reads; Celery's own scheduler reads
+`expires`). The DatabaseScheduler copies these entries into the database when
+beat starts, so staff can see and pause them in the admin.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from celery.schedules import crontab
 
 MINUTE = 60
 HOUR = 60 * MINUTE
-
 
 
 def _expiring(seconds: int) -> dict:

@@ -185,7 +185,11 @@ def test_bunny_adapter_tracks_the_player_js_event_sequence(page, live_server, se
     settings.HEARTBEAT_INTERVAL = 1
     guid = "5f2c9d1e-7a3b-4c8d-9e0f-1a2b3c4d5e6f"
     stream = _stream("e2e-bunny", "bunny_stream", guid, {"library_id": "12345"})
-    page.add_init_script(FAKE_PLAYERJS)
+    # The stand-in is served where the page loads the real player.js from.
+    page.route(
+        "**/static/vendor/player.js/**",
+        lambda route: route.fulfill(content_type="application/javascript", body=FAKE_PLAYERJS),
+    )
     _offline_providers(page)
     # The ingestion endpoint answers 503 twice: the batch must be retried with its batchId.
     requests: list[dict] = []
