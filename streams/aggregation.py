@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from .bunny import bunny_watch_by_stream_day
 from .models import (
     PlaybackBatch,
     PlaybackEvent,
@@ -37,7 +38,6 @@ from .models import (
     ViewerSession,
     ViewerSessionDay,
 )
-from .bunny import bunny_watch_by_stream_day
 from .session_rules import BUFFERING, ENDED, GAP_CAP_HEARTBEATS, PAUSED, PLAYING, STATE_AFTER
 
 logger = logging.getLogger(__name__)

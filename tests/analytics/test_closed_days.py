@@ -34,7 +34,10 @@ def closed_day(api_client, settings):
     day = utc_today() - dt.timedelta(days=120)
     noon = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
     for user in ("ana", "ben", "cy"):
-        post(api_client, {"event_type": "song_add", "user_id": user, "feature": "queue", "ts": iso(noon)})
+        post(
+            api_client,
+            {"event_type": "song_add", "user_id": user, "feature": "queue", "ts": iso(noon)},
+        )
     daily_rollup_recompute(day=day)
     product_purge(dry_run=False)
     assert not Event.objects.filter(occurred_at__date=day).exists()
