@@ -166,7 +166,7 @@ def _aggregate(*, full: bool, now: datetime) -> AggregationSummary:
         if pairs:
             _scope_widen(cursor, sql, timeout=timeout)
             sessions = _sessions_rebuild(
-                cursor, sql, timeout=timeout, heartbeat=heartbeat, now_epoch=now_epoch
+                cursor, sql, full=full, timeout=timeout, heartbeat=heartbeat, now_epoch=now_epoch
             )
         finalized = _sessions_finalize(cursor, sql, now_epoch=now_epoch, timeout=timeout)
         days = _dirty_days(cursor, sql, heartbeat=heartbeat) if pairs else []
@@ -259,7 +259,7 @@ def _state_name(column: str) -> str:
 
 
 def _sessions_rebuild(
-    cursor, sql: _Sql, *, timeout: float, heartbeat: float, now_epoch: float
+    cursor, sql: _Sql, *, full: bool, timeout: float, heartbeat: float, now_epoch: float
 ) -> int:
     events, sessions, session_days = _t(PlaybackEvent), _t(ViewerSession), _t(ViewerSessionDay)
     cap = GAP_CAP_HEARTBEATS * heartbeat
@@ -271,6 +271,14 @@ def _sessions_rebuild(
     #    "row number * 8 + state code", whose remainder is that code (a session's
     #    first event always sets one, 0 for "none yet").
     ordered = f"{pair} ORDER BY t, id"
+    # A full rebuild takes every event; otherwise only those in the widened ranges.
+    in_scope = (
+        ""
+        if full
+        else f"""JOIN agg_scope sc ON e.stream_id = sc.stream_id AND e.client_id = sc.client_id
+            WHERE {sql.before("e.occurred_at", "sc.lo - 0.001", ">=")}
+              AND {sql.before("e.occurred_at", "sc.hi + 0.001", "<=")}"""
+    )
     is_start = f"(since_prev IS NULL OR since_prev >= {timeout})"
     sql.temp_table(
         cursor,
@@ -279,10 +287,7 @@ def _sessions_rebuild(
         WITH ev AS (
             SELECT e.id, e.stream_id, e.client_id, e.session_id AS old_session_id, e.type,
                    e.occurred_at, e.country, e.device, {sql.epoch("e.occurred_at")} AS t
-            FROM {events} e
-            JOIN agg_scope sc ON e.stream_id = sc.stream_id AND e.client_id = sc.client_id
-            WHERE {sql.before("e.occurred_at", "sc.lo - 0.001", ">=")}
-              AND {sql.before("e.occurred_at", "sc.hi + 0.001", "<=")}
+            FROM {events} e {in_scope}
         ), neighbours AS (
             SELECT ev.*, t - LAG(t) OVER (w) AS since_prev, LEAD(t) OVER (w) - t AS until_next,
                    ROW_NUMBER() OVER (w) AS rn, {_state_case("type")} AS state_set
@@ -389,15 +394,17 @@ def _sessions_rebuild(
         "WHERE s.stream_id = agg_sessions.stream_id AND s.client_id = agg_sessions.client_id "
         "AND s.started_at = agg_sessions.started_at) WHERE final_id IS NULL"
     )
-    # 4. Each credited span falls on the UTC day it happened (split at midnight).
+    # 4. Each credited span falls on the UTC day it happened (split at midnight); the
+    #    spans are summed per session and day first, then given their session's id.
+    session = "stream_id, client_id, session_no"
     day0 = sql.day_no("a")
     split = f"""
-        SELECT final_id, stream_id, {day0} AS day_no,
+        SELECT {session}, {day0} AS day_no,
                {sql.least("play", f"({day0} + 1) * {DAY} - a")} AS play,
                {sql.least("buffering", f"({day0} + 1) * {DAY} - a")} AS buffering, n
         FROM spans
         UNION ALL
-        SELECT final_id, stream_id, {day0} + 1,
+        SELECT {session}, {day0} + 1,
                {sql.greatest("0", f"play - (({day0} + 1) * {DAY} - a)")},
                {sql.greatest("0", f"buffering - (({day0} + 1) * {DAY} - a)")}, 0
         FROM spans WHERE a + play + buffering > ({day0} + 1) * {DAY}
@@ -407,18 +414,20 @@ def _sessions_rebuild(
         INSERT INTO {session_days} (session_id, stream_id, day, playing_seconds, buffer_seconds,
                                     event_count)
         WITH spans AS (
-            SELECT g.final_id, g.stream_id, ae.t AS a, ae.play_span AS play,
-                   ae.buffer_span AS buffering, 1 AS n
-            FROM agg_events ae JOIN agg_sessions g ON ae.stream_id = g.stream_id
-                 AND ae.client_id = g.client_id AND ae.session_no = g.session_no
+            SELECT {session}, t AS a, play_span AS play, buffer_span AS buffering, 1 AS n
+            FROM agg_events
             UNION ALL
-            SELECT g.final_id, g.stream_id, ae.t - ae.opening, ae.opening, 0, 0
-            FROM agg_events ae JOIN agg_sessions g ON ae.stream_id = g.stream_id
-                 AND ae.client_id = g.client_id AND ae.session_no = g.session_no
-            WHERE ae.opening > 0
-        ), pieces AS ({split})
-        SELECT final_id, stream_id, {_day_from_no(sql, "day_no")}, SUM(play), SUM(buffering), SUM(n)
-        FROM pieces GROUP BY final_id, stream_id, day_no
+            SELECT {session}, t - opening, opening, 0, 0 FROM agg_events WHERE opening > 0
+        ), pieces AS ({split}),
+        per_day AS (
+            SELECT {session}, day_no, SUM(play) AS play, SUM(buffering) AS buffering,
+                   SUM(n) AS n
+            FROM pieces GROUP BY {session}, day_no
+        )
+        SELECT g.final_id, g.stream_id, {_day_from_no(sql, "d.day_no")}, d.play, d.buffering,
+               d.n
+        FROM per_day d JOIN agg_sessions g ON d.stream_id = g.stream_id
+             AND d.client_id = g.client_id AND d.session_no = g.session_no
         """
     )
     cursor.execute("SELECT COUNT(*) FROM agg_sessions")
