@@ -1,4 +1,4 @@
-"""Browser pages of product analytics: the telemetry.js demo page (SPEC §8, issue 6)."""
+"""Browser pages of product analytics: the telemetry.js demo page (SPEC §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Browser pages of the playback side: the demo watch page (SPEC §8, issue 6).
+"""Browser pages of the playback side: the demo watch page (SPEC §8).
 
 The page itself only carries configuration; the browser asks `GET /api/streams/<key>`
 which provider to use and `streams/static/streams/player-tracking.js` mounts the player.

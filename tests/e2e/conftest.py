@@ -104,7 +104,7 @@ def staff_login(page, live_server, django_user_model):
     return login
 
 
-# --- Browser SDK tests (issue 6): a real HLS video, a DB poller --------------------------
+# --- Browser SDK tests: a real HLS video, a DB poller --------------------------
 
 E2E_HLS_PREFIX = "e2e/hls"
 

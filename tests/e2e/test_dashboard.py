@@ -1,4 +1,4 @@
-"""The stream analytics dashboard in a real browser (issue 5): staff log in through the
+"""The stream analytics dashboard in a real browser: staff log in through the
 admin form, reach the dashboard from the admin index, read the KPI figures, filter by
 organizer and by date, sort the table, download the CSV, and open the stream pages, whose
 Bunny block appears only for the Bunny stream. Light and dark themes are screenshotted
