@@ -77,7 +77,11 @@ class DailyActiveUser(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["day", "user_id"], name="analytics_dau_day_user"),
         ]
-        indexes = [models.Index(fields=["user_id"], name="analytics_dau_user")]
+        indexes = [
+            # GDPR lookups by user, and the usage API's anti-join of today's users against the
+            # window's rows (an index-only probe per user: user_id = … AND day BETWEEN …).
+            models.Index(fields=["user_id", "day"], name="analytics_dau_user_day"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} active {self.day}"

@@ -7,21 +7,30 @@ cost grows with the number of active users in the window, not with events.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import live_counters
 from .models import DailyActiveUser, DailyRollup, Event
 from .rollups import day_bounds
 
+logger = logging.getLogger(__name__)
+
 FUNNEL_STEPS = ("page_view", "action", "conversion")
 USAGE_MAX_DAYS = 365
+# The distinct users of a window's rolled-up days, cached under a key that names every
+# rollup row they come from (see `_rollup_users_cached`); a day's entry ages out on its own.
+USAGE_CACHE_PREFIX = "analytics:usage:rollup-users:v1:"
+USAGE_CACHE_TIMEOUT = 26 * 60 * 60
 
 
 def _iso_monday(day: dt.date) -> dt.date:
@@ -108,6 +117,192 @@ def _distinct_users(
     return users_in_window, per_week, per_raw_day
 
 
+def _rollup_fingerprint(
+    *, first_day: dt.date, today: dt.date, rollups: Mapping[dt.date, DailyRollup]
+) -> str:
+    """A cache key naming the window and the exact state of every rollup row it reads.
+
+    Every write that can change a day's `DailyActiveUser` rows also changes its rollup row:
+    a recompute sets `computed_at` (and the day's figures), a closed-day fold-in adds to
+    `total_events` (and to `dau` with a new user), a GDPR erase recomputes the day or
+    lowers its `dau`, a late event or an erasure flags the day (it then leaves the
+    rolled-up set), and the purge deletes the row. The key is read from the database on
+    every request, so a cached entry is never used after such a write, in any process,
+    without any invalidation message (the cache may be per-process LocMem or shared Redis).
+    """
+    state = [
+        [
+            day.isoformat(),
+            rollup.computed_at.isoformat() if rollup.computed_at else "",
+            rollup.total_events,
+            rollup.dau,
+            rollup.event_counts,
+            rollup.feature_usage,
+        ]
+        for day, rollup in sorted(rollups.items())
+    ]
+    blob = json.dumps(
+        [connection.settings_dict.get("NAME"), first_day.isoformat(), today.isoformat(), state],
+        sort_keys=True,
+        default=str,
+    )
+    return USAGE_CACHE_PREFIX + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _rollup_users_cached(
+    *,
+    key: str,
+    rollup_days: Sequence[dt.date],
+    week_starts: Sequence[dt.date],
+) -> tuple[int, dict[dt.date, int]]:
+    """(users of the rolled-up days, their users per ISO week), from the cache when it has them.
+
+    Only these figures are cached: they are the expensive part (every per-day user row of
+    the window) and change only when a rollup row does (see `_rollup_fingerprint`).
+    """
+    if not rollup_days:
+        return 0, {}
+    try:
+        hit = cache.get(key)
+    except Exception:  # noqa: BLE001 — a cache outage costs speed, never the answer
+        logger.warning("usage cache unavailable; counting from the database", exc_info=True)
+        hit = None
+    if hit is not None:
+        users, per_week = hit
+        return users, {dt.date.fromisoformat(week): n for week, n in per_week.items()}
+    users, per_week, _ = _distinct_users(
+        rollup_days=rollup_days, raw_days=[], week_starts=week_starts
+    )
+    try:
+        cache.set(
+            key,
+            (users, {week.isoformat(): n for week, n in per_week.items()}),
+            USAGE_CACHE_TIMEOUT,
+        )
+    except Exception:  # noqa: BLE001
+        logger.warning("usage cache unavailable; figures not cached", exc_info=True)
+    return users, per_week
+
+
+def _day_ranges_sql(column: str, runs: Sequence[tuple[dt.date, dt.date]]) -> tuple[str, list]:
+    sql = " OR ".join(f"({column} >= %s AND {column} <= %s)" for _ in runs)
+    params: list[Any] = []
+    for first, last in runs:
+        params += [_sql_date(first), _sql_date(last)]
+    return f"({sql})", params
+
+
+def _raw_day_users(
+    *,
+    raw_days: Sequence[dt.date],
+    rollup_days: Sequence[dt.date],
+    week_starts: Sequence[dt.date],
+) -> tuple[int, dict[dt.date, int], dict[dt.date, int]]:
+    """What the raw days add to the rolled-up days' user counts, in one statement.
+
+    Returns (users of the raw days not active on any rolled-up day of the window,
+    the same per ISO week, users per raw day). Each raw-day user is probed against the
+    `(user_id, day)` index of `DailyActiveUser` (an anti-join), so the cost grows with
+    today's users, not with the window's per-day user rows.
+    """
+    if not raw_days:
+        return 0, {}, {}
+    ops = connection.ops
+    quote = ops.quote_name
+    dau_table = quote(DailyActiveUser._meta.db_table)
+    branches: list[str] = []
+    params: list[Any] = []
+    for day in raw_days:
+        start, end = day_bounds(day)
+        branches.append(
+            f"SELECT %s, user_id FROM (SELECT DISTINCT user_id FROM "
+            f"{quote(Event._meta.db_table)} WHERE occurred_at >= %s AND occurred_at < %s "
+            "AND user_id <> '') raw_users"
+        )
+        params += [
+            _sql_date(day),
+            ops.adapt_datetimefield_value(start),
+            ops.adapt_datetimefield_value(end),
+        ]
+    raw_weeks = sorted({_iso_monday(day) for day in raw_days})
+    flags: list[str] = []
+    flag_params: list[Any] = []
+    for i, monday in enumerate(raw_weeks):
+        flags.append(f"MAX(CASE WHEN day >= %s AND day < %s THEN 1 ELSE 0 END) AS w{i}")
+        flag_params += [_sql_date(monday), _sql_date(monday + dt.timedelta(days=7))]
+    for i, day in enumerate(raw_days):
+        flags.append(f"MAX(CASE WHEN day = %s THEN 1 ELSE 0 END) AS r{i}")
+        flag_params.append(_sql_date(day))
+
+    def not_rolled_up(days: Sequence[dt.date], flag: str | None) -> str:
+        # 1 when the user counts (has the flag) and has no row on any of `days`.
+        has_flag = f"{flag} = 0" if flag else "1 = 0"
+        if not days:
+            return f"SUM(CASE WHEN {has_flag} THEN 0 ELSE 1 END)"
+        ranges, range_params = _day_ranges_sql("rolled.day", _runs(days))
+        params.extend(range_params)
+        return (
+            f"SUM(CASE WHEN {has_flag} THEN 0 WHEN EXISTS (SELECT 1 FROM {dau_table} rolled "
+            f"WHERE rolled.user_id = per_user.user_id AND {ranges}) THEN 0 ELSE 1 END)"
+        )
+
+    sums = [f"SUM(r{i})" for i in range(len(raw_days))]
+    sums.append(not_rolled_up(rollup_days, None))
+    for i, monday in enumerate(raw_weeks):
+        week_days = [d for d in rollup_days if monday <= d < monday + dt.timedelta(days=7)]
+        sums.append(not_rolled_up(week_days, f"w{i}"))
+    sql = (
+        f"WITH raw_active (day, user_id) AS ({' UNION ALL '.join(branches)}) "
+        f"SELECT {', '.join(sums)} FROM ("
+        f"SELECT user_id, {', '.join(flags)} FROM raw_active GROUP BY user_id) per_user"
+    )
+    with connection.cursor() as cursor:
+        # Placeholders in text order: the raw branches, the sums' day ranges, the flags.
+        cursor.execute(sql, params + flag_params)
+        counts = [int(n or 0) for n in cursor.fetchone()]
+    per_raw_day = dict(zip(raw_days, counts[: len(raw_days)], strict=True))
+    new_in_window = counts[len(raw_days)]
+    new_per_week = dict(zip(raw_weeks, counts[len(raw_days) + 1 :], strict=True))
+    return new_in_window, new_per_week, per_raw_day
+
+
+@contextlib.contextmanager
+def _no_jit() -> Iterator[None]:
+    """Run today's raw statements without PostgreSQL's JIT.
+
+    Their cost estimate (~100k rows of today late in the day) crosses `jit_above_cost`,
+    and compiling them took ~9 ms of a ~50 ms statement that runs once.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        yield
+
+
+def _raw_day_counts(raw_days: Sequence[dt.date]) -> list[tuple[dt.date, str, str, int]]:
+    """(day, event_type, feature, events) of the raw days: one index range scan per day,
+    with the day as a constant (no per-row timezone conversion)."""
+    if not raw_days:
+        return []
+    ops = connection.ops
+    table = ops.quote_name(Event._meta.db_table)
+    branches: list[str] = []
+    params: list[Any] = []
+    for i, day in enumerate(raw_days):
+        start, end = day_bounds(day)
+        branches.append(
+            f"SELECT {i}, event_type, feature, COUNT(*) FROM {table} "  # noqa: S608 — model names
+            "WHERE occurred_at >= %s AND occurred_at < %s GROUP BY event_type, feature"
+        )
+        params += [ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(branches), params)
+        return [(raw_days[i], t, f, int(n)) for i, t, f, n in cursor.fetchall()]
+
+
 def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str, Any]:
     """The §5.4 usage summary over the last `days` UTC days including today (§6.4)."""
     if not 1 <= days <= USAGE_MAX_DAYS:
@@ -121,7 +316,7 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
         rollup.day: rollup
         for rollup in DailyRollup.objects.filter(
             day__gte=first_day, day__lt=today, needs_recompute=False
-        ).only("day", "total_events", "event_counts", "feature_usage", "dau")
+        ).only("day", "total_events", "event_counts", "feature_usage", "dau", "computed_at")
     }
     rollup_days = sorted(rollups)
     raw_days = [day for day in window if day not in rollups]
@@ -138,29 +333,27 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
         for feature, n in rollup.feature_usage.items():
             feature_usage[feature] = feature_usage.get(feature, 0) + n
 
-    if raw_days:
-        in_raw_days = Q()
-        for first, last in _runs(raw_days):
-            in_raw_days |= Q(
-                occurred_at__gte=day_bounds(first)[0], occurred_at__lt=day_bounds(last)[1]
-            )
-        raw_counts = (
-            Event.objects.filter(in_raw_days)
-            .annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
-            .values_list("day", "event_type", "feature")
-            .annotate(events=Count("id"))
-            .order_by()
+    with _no_jit():
+        raw_counts = _raw_day_counts(raw_days)
+        week_starts = sorted({_iso_monday(day) for day in window})
+        new_users, new_per_week, users_per_raw_day = _raw_day_users(
+            raw_days=raw_days, rollup_days=rollup_days, week_starts=week_starts
         )
-        for day, event_type, feature, n in raw_counts:
-            events_per_day[day] = events_per_day.get(day, 0) + n
-            event_counts[event_type] = event_counts.get(event_type, 0) + n
-            if feature:
-                feature_usage[feature] = feature_usage.get(feature, 0) + n
+    for day, event_type, feature, n in raw_counts:
+        events_per_day[day] = events_per_day.get(day, 0) + n
+        event_counts[event_type] = event_counts.get(event_type, 0) + n
+        if feature:
+            feature_usage[feature] = feature_usage.get(feature, 0) + n
 
-    week_starts = sorted({_iso_monday(day) for day in window})
-    users_in_window, users_per_week, users_per_raw_day = _distinct_users(
-        rollup_days=rollup_days, raw_days=raw_days, week_starts=week_starts
+    # Distinct users = users of the rolled-up days (cached) + raw-day users not among them.
+    rolled_users, users_per_week = _rollup_users_cached(
+        key=_rollup_fingerprint(first_day=first_day, today=today, rollups=rollups),
+        rollup_days=rollup_days,
+        week_starts=week_starts,
     )
+    users_in_window = rolled_users + new_users
+    for week, n in new_per_week.items():
+        users_per_week[week] = users_per_week.get(week, 0) + n
     users_per_day.update(users_per_raw_day)
 
     days_with_data = sorted(day for day, n in events_per_day.items() if n > 0)
