@@ -5,22 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.utils import timezone
-from django.utils.functional import cached_property
+
+from echonest_analytics.admin_utils import RawEventAdmin, ReadOnlyAdmin
 
 from .models import DailyRollup, Event
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most CAP rows, so a changelist over millions of events never runs COUNT(*)
-    over the whole table; pages past the cap are reached by narrowing the filters."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.values("pk")[: self.CAP].count()
 
 
 class _RecentValuesFilter(admin.SimpleListFilter):
@@ -56,36 +45,19 @@ class FeatureFilter(_RecentValuesFilter):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(RawEventAdmin):
     list_display = ("occurred_at", "event_type", "user_id", "feature", "url", "received_at")
     list_filter = (EventTypeFilter, FeatureFilter, ("occurred_at", admin.DateFieldListFilter))
     search_fields = ("=user_id", "=uuid")
     ordering = ("-occurred_at",)
-    show_full_result_count = False
-    paginator = CappedCountPaginator
-    list_per_page = 100
     readonly_fields = [f.name for f in Event._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Erasure goes through GDPR erase, which also fixes rollups and live counters.
-        return False
+    # No delete either: erasure goes through GDPR erase, which also fixes rollups and
+    # live counters.
 
 
 @admin.register(DailyRollup)
-class DailyRollupAdmin(admin.ModelAdmin):
+class DailyRollupAdmin(ReadOnlyAdmin):
     list_display = ("day", "total_events", "dau", "needs_recompute", "computed_at")
     list_filter = ("needs_recompute",)
     date_hierarchy = "day"
     readonly_fields = [f.name for f in DailyRollup._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
