@@ -1,15 +1,13 @@
 """Database unavailable (SPEC §5, §10): the ingestion endpoints answer 503 with
 Retry-After and store nothing, and the next request after recovery is stored.
 
-The outage is real, not mocked: on PostgreSQL the connection is pointed at a port where
-nothing listens; on the embedded SQLite database another connection holds an exclusive
-lock, so the write fails as it would under a stuck writer."""
+The outage is real, not mocked: the connection is pointed at a PostgreSQL port where
+nothing listens, or at an SQLite file in a directory that does not exist."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 
 import pytest
 from django.db import connection
@@ -22,24 +20,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @contextlib.contextmanager
 def database_down():
+    """Point the connection where no database can be reached, then put it back."""
+    saved = dict(connection.settings_dict)
+    connection.close()
     if connection.vendor == "postgresql":
-        saved = dict(connection.settings_dict)
-        connection.close()
-        connection.settings_dict.update(HOST="127.0.0.1", PORT=1)
-        try:
-            yield
-        finally:
-            connection.close()
-            connection.settings_dict.clear()
-            connection.settings_dict.update(saved)
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=1)  # nothing listens there
     else:
-        blocker = sqlite3.connect(connection.settings_dict["NAME"], uri=True, timeout=0)
-        blocker.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            blocker.rollback()
-            blocker.close()
+        connection.settings_dict["NAME"] = "/nonexistent-directory/echonest.sqlite3"
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
 
 
 @pytest.fixture
