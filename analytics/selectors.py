@@ -53,68 +53,59 @@ def _sql_date(day: dt.date) -> Any:
     return day.isoformat() if connection.vendor == "sqlite" else day
 
 
-def _distinct_users(
-    *,
-    rollup_days: Sequence[dt.date],
-    raw_days: Sequence[dt.date],
-    week_starts: Sequence[dt.date],
-) -> tuple[int, dict[dt.date, int], dict[dt.date, int]]:
-    """(users in the window, users per ISO week, users per raw day), counted in one statement.
+def _raw_users_branches(raw_days: Sequence[dt.date]) -> tuple[list[str], list[Any]]:
+    """`SELECT day, user_id` of each raw day's distinct users, one branch per day.
 
-    Rolled-up days contribute their `DailyActiveUser` rows, the other days their
-    raw events; distinct users are then counted over the union, which is exact.
+    The day is a constant in each branch: no per-row timezone conversion, and each branch
+    is one index range scan on `occurred_at`.
     """
-    if not rollup_days and not raw_days:
-        return 0, {}, {}
     ops = connection.ops
-    quote = ops.quote_name
     branches: list[str] = []
     params: list[Any] = []
-    for first, last in _runs(rollup_days):
-        branches.append(
-            f"SELECT day, user_id FROM {quote(DailyActiveUser._meta.db_table)} "
-            "WHERE day >= %s AND day <= %s"
-        )
-        params += [_sql_date(first), _sql_date(last)]
     for day in raw_days:
-        # One branch per raw day (usually only today) with the day as a constant: no
-        # per-row timezone conversion, and each branch is one index range scan.
         start, end = day_bounds(day)
         branches.append(
             f"SELECT %s, user_id FROM (SELECT DISTINCT user_id FROM "
-            f"{quote(Event._meta.db_table)} WHERE occurred_at >= %s AND occurred_at < %s "
-            "AND user_id <> '') raw_users"
+            f"{ops.quote_name(Event._meta.db_table)} WHERE occurred_at >= %s "
+            "AND occurred_at < %s AND user_id <> '') raw_users"
         )
         params += [
             _sql_date(day),
             ops.adapt_datetimefield_value(start),
             ops.adapt_datetimefield_value(end),
         ]
-    # One pass: group the active rows by user, flag each user's weeks and raw days,
-    # then add the flags up. Portable SQL (PostgreSQL and SQLite) and a single
-    # hash aggregate, instead of one COUNT(DISTINCT) sort per figure.
+    return branches, params
+
+
+def _rolled_up_users(
+    *, rollup_days: Sequence[dt.date], week_starts: Sequence[dt.date]
+) -> tuple[int, dict[dt.date, int]]:
+    """(users of the rolled-up days, users per ISO week), counted in one statement.
+
+    One pass over the days' `DailyActiveUser` rows: group by user, flag each user's weeks,
+    then add the flags up. Portable SQL (PostgreSQL and SQLite) and a single hash
+    aggregate, instead of one COUNT(DISTINCT) sort per figure.
+    """
+    table = connection.ops.quote_name(DailyActiveUser._meta.db_table)
+    branches: list[str] = []
+    params: list[Any] = []
+    for first, last in _runs(rollup_days):
+        branches.append(f"SELECT day, user_id FROM {table} WHERE day >= %s AND day <= %s")
+        params += [_sql_date(first), _sql_date(last)]
     flags: list[str] = []
-    flag_params: list[Any] = []
     for i, monday in enumerate(week_starts):
         flags.append(f"MAX(CASE WHEN day >= %s AND day < %s THEN 1 ELSE 0 END) AS w{i}")
-        flag_params += [_sql_date(monday), _sql_date(monday + dt.timedelta(days=7))]
-    for i, day in enumerate(raw_days):
-        flags.append(f"MAX(CASE WHEN day = %s THEN 1 ELSE 0 END) AS r{i}")
-        flag_params.append(_sql_date(day))
-    sums = ", ".join(f"SUM(w{i})" for i in range(len(week_starts)))
-    sums += "".join(f", SUM(r{i})" for i in range(len(raw_days)))
+        params += [_sql_date(monday), _sql_date(monday + dt.timedelta(days=7))]
+    sums = "".join(f", SUM(w{i})" for i in range(len(week_starts)))
+    per_user = f"SELECT user_id{''.join(', ' + f for f in flags)} FROM active GROUP BY user_id"
     sql = (
         f"WITH active (day, user_id) AS ({' UNION ALL '.join(branches)}) "
-        f"SELECT COUNT(*), {sums} FROM ("
-        f"SELECT user_id, {', '.join(flags)} FROM active GROUP BY user_id) per_user"
+        f"SELECT COUNT(*){sums} FROM ({per_user}) per_user"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + flag_params)
-        users_in_window, *counts = cursor.fetchone()
-    counts = [int(n or 0) for n in counts]
-    per_week = dict(zip(week_starts, counts[: len(week_starts)], strict=True))
-    per_raw_day = dict(zip(raw_days, counts[len(week_starts) :], strict=True))
-    return users_in_window, per_week, per_raw_day
+        cursor.execute(sql, params)
+        users, *counts = cursor.fetchone()
+    return users, dict(zip(week_starts, [int(n or 0) for n in counts], strict=True))
 
 
 def _rollup_fingerprint(
@@ -170,9 +161,7 @@ def _rollup_users_cached(
     if hit is not None:
         users, per_week = hit
         return users, {dt.date.fromisoformat(week): n for week, n in per_week.items()}
-    users, per_week, _ = _distinct_users(
-        rollup_days=rollup_days, raw_days=[], week_starts=week_starts
-    )
+    users, per_week = _rolled_up_users(rollup_days=rollup_days, week_starts=week_starts)
     try:
         cache.set(
             key,
@@ -210,20 +199,7 @@ def _raw_day_users(
     ops = connection.ops
     quote = ops.quote_name
     dau_table = quote(DailyActiveUser._meta.db_table)
-    branches: list[str] = []
-    params: list[Any] = []
-    for day in raw_days:
-        start, end = day_bounds(day)
-        branches.append(
-            f"SELECT %s, user_id FROM (SELECT DISTINCT user_id FROM "
-            f"{quote(Event._meta.db_table)} WHERE occurred_at >= %s AND occurred_at < %s "
-            "AND user_id <> '') raw_users"
-        )
-        params += [
-            _sql_date(day),
-            ops.adapt_datetimefield_value(start),
-            ops.adapt_datetimefield_value(end),
-        ]
+    branches, params = _raw_users_branches(raw_days)
     raw_weeks = sorted({_iso_monday(day) for day in raw_days})
     flags: list[str] = []
     flag_params: list[Any] = []
