@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format migrate seed worker beat web \
+.PHONY: help install system-packages-test system-packages-run run test lint format migrate seed worker beat web \
         aggregate bench-ingest bench-aggregate bench-usage clean
 
 help:  ## list the targets
@@ -28,9 +28,16 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed  ## create .venv, install pinned requirements and npm packages
 
+# Debian packages: the suite needs chromium, ffmpeg and icecast2, the demo ffmpeg. Installed
+# with apt-get when running as root, otherwise one line says what to install.
+system-packages-test:
+	@scripts/system-packages.sh test
+system-packages-run:
+	@scripts/system-packages.sh run
+
 # The embedded default: SQLite under var/, in-process Redis, tasks run eagerly.
 run: export DEBUG ?= true
-run: install  ## set up and serve http://127.0.0.1:8000 with demo data and the scheduled jobs
+run: install system-packages-run  ## set up and serve http://127.0.0.1:8000 with demo data and the scheduled jobs
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
 	@echo "Serving http://$(HOST):$(PORT)/ (admin at /admin/); scheduled jobs run in celery beat. Ctrl-C stops both."
@@ -39,7 +46,7 @@ run: install  ## set up and serve http://127.0.0.1:8000 with demo data and the s
 	  $(MANAGE) runserver $(HOST):$(PORT)
 
 test: export DEBUG ?= true
-test: install  ## run the test suite (uses DATABASE_URL / REDIS_URL when set)
+test: install system-packages-test  ## run the test suite (uses DATABASE_URL / REDIS_URL when set)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install  ## ruff lint and format check

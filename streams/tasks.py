@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
 from celery import shared_task
-from django.core.cache import cache
+
+from echonest_analytics.locks import job_lock
 
 from .aggregation import stream_stats_recompute
 from .bunny import bunny_configured, bunny_stats_import
 from .retention import BATCH_SIZE, retention_purge
 
-PURGE_LOCK_KEY = "streams:retention-purge:lock"
-PURGE_LOCK_SECONDS = 30 * 60
+PURGE_LOCK = "streams.retention-purge"
+BUNNY_IMPORT_LOCK = "streams.bunny-import"
 # One run deletes for about this long, then hands over to a fresh run (Saleor style), so a
 # large backlog neither holds a worker for hours nor leaves rows behind.
 PURGE_RUN_SECONDS = 60
@@ -30,7 +29,10 @@ def import_bunny_stats(days: int = 3) -> dict:
     """Import Bunny Stream's statistics for the last `days` days (skipped when unconfigured)."""
     if not bunny_configured():
         return {"skipped": "Bunny is not configured"}
-    return bunny_stats_import(days=days).as_dict()
+    with job_lock(BUNNY_IMPORT_LOCK) as acquired:
+        if not acquired:
+            return {"skipped": "another Bunny import holds the lock"}
+        return bunny_stats_import(days=days).as_dict()
 
 
 @shared_task(name="streams.purge_analytics", bind=True, ignore_result=True)
@@ -39,14 +41,10 @@ def purge_analytics(
 ) -> dict:
     """Retention purge (SPEC §7): old raw playback and product events once aggregated,
     old rollups. Re-enqueues itself while rows remain; skips while another run purges."""
-    token = uuid.uuid4().hex
-    if not cache.add(PURGE_LOCK_KEY, token, timeout=PURGE_LOCK_SECONDS):
-        return {"skipped": "another purge run holds the lock"}
-    try:
+    with job_lock(PURGE_LOCK) as acquired:
+        if not acquired:
+            return {"skipped": "another purge run holds the lock"}
         result = retention_purge(batch_size=batch_size, max_seconds=max_seconds)
-    finally:
-        if cache.get(PURGE_LOCK_KEY) == token:
-            cache.delete(PURGE_LOCK_KEY)
     if result.has_more:
         self.apply_async(
             kwargs={"batch_size": batch_size, "max_seconds": max_seconds},

@@ -20,6 +20,7 @@ from analytics.models import DailyActiveUser, DailyRollup, Event
 from analytics.retention import product_purge
 from analytics.rollups import daily_rollup_recompute, rollup_days_mark_for_recompute
 from echonest_analytics.celery import app as celery_app
+from echonest_analytics.locks import job_lock_key
 from echonest_analytics.redis import get_redis
 from echonest_analytics.schedules import CELERY_BEAT_SCHEDULE
 from streams.aggregation import stream_stats_recompute
@@ -33,7 +34,7 @@ from streams.models import (
     ViewerSessionDay,
 )
 from streams.retention import playback_purge, retention_purge
-from streams.tasks import PURGE_LOCK_KEY
+from streams.tasks import PURGE_LOCK
 
 pytestmark = pytest.mark.django_db
 
@@ -480,6 +481,7 @@ def test_purge_task_runs_through_the_celery_app_and_re_enqueues_while_rows_remai
 
 
 def test_purge_task_skips_while_another_run_holds_the_lock(ten_old_aggregated_events):
+    PURGE_LOCK_KEY = job_lock_key(PURGE_LOCK)
     assert cache.add(PURGE_LOCK_KEY, "another-run", timeout=60)
 
     result = celery_app.tasks["streams.purge_analytics"].apply()

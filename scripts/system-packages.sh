@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Make sure the Debian packages a target needs are installed: `system-packages.sh test`
+# (the suite: a browser, ffmpeg for the demo video, icecast2 for the broadcast tests)
+# or `system-packages.sh run` (the demo: ffmpeg). Missing ones are installed with
+# apt-get when this runs as root; otherwise it stops with one line naming them.
+# Never downloads a browser of its own: Chromium comes from Debian's `chromium` package.
+set -euo pipefail
+
+# command-that-proves-it-is-there:debian-package
+case "${1:-test}" in
+  test) wanted=(/usr/bin/chromium:chromium ffmpeg:ffmpeg /usr/bin/icecast2:icecast2) ;;
+  run) wanted=(ffmpeg:ffmpeg) ;;
+  *) echo "usage: $0 test|run" >&2; exit 2 ;;
+esac
+
+missing=()
+for entry in "${wanted[@]}"; do
+  probe=${entry%%:*}
+  package=${entry#*:}
+  command -v "$probe" >/dev/null 2>&1 || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing Debian packages: ${missing[*]} — install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  # The demo runs without them (no demo video); the test suite needs them.
+  [ "${1:-test}" = run ] && exit 0
+  exit 1
+fi
+
+echo "Installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts icecast2's own service on install; the tests start private servers.
+if [[ " ${missing[*]} " == *" icecast2 "* ]] && command -v service >/dev/null 2>&1; then
+  service icecast2 stop >/dev/null 2>&1 || true
+fi
