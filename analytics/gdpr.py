@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models.functions import TruncDate
 
+from echonest_analytics.days import utc_today
 from echonest_analytics.redis import get_redis
 
 from . import live_counters
 from .models import DailyActiveUser, DailyRollup, Event
-from .rollups import closed_rollup_days, daily_rollup_recompute, utc_today
+from .rollups import closed_rollup_days, daily_rollup_recompute
 
 logger = logging.getLogger(__name__)
 

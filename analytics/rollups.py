@@ -17,6 +17,8 @@ from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from echonest_analytics.days import day_bounds, utc_today
+
 from .models import DailyActiveUser, DailyRollup, Event
 
 logger = logging.getLogger(__name__)
@@ -24,16 +26,6 @@ logger = logging.getLogger(__name__)
 # Days before yesterday that the nightly run also fills when their rollup is
 # missing (e.g. beat was down), so a gap heals itself.
 BACKFILL_DAYS = 7
-
-
-def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """[start, end) of a UTC day as aware datetimes."""
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-    return start, start + dt.timedelta(days=1)
-
-
-def utc_today(now: dt.datetime | None = None) -> dt.date:
-    return (now or timezone.now()).astimezone(dt.UTC).date()
 
 
 def raw_events_kept_since(*, today: dt.date | None = None) -> dt.date:

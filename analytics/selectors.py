@@ -19,9 +19,10 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from echonest_analytics.days import day_bounds
+
 from . import live_counters
 from .models import DailyActiveUser, DailyRollup, Event
-from .rollups import day_bounds
 
 logger = logging.getLogger(__name__)
 

@@ -36,14 +36,9 @@ from collections import Counter
 from django.conf import settings
 from django.db.models import Exists, Model, OuterRef, QuerySet
 
-from analytics.retention import (
-    BATCH_SIZE,
-    PurgeResult,
-    day_start,
-    product_purge,
-    purge_step,
-    retention_cutoff_day,
-)
+from analytics.retention import product_purge
+from echonest_analytics.days import day_start
+from echonest_analytics.purge import BATCH_SIZE, PurgeResult, purge_step, retention_cutoff_day
 
 from .models import PlaybackBatch, PlaybackEvent, ViewerSession
 

@@ -12,7 +12,8 @@ import pytest
 from analytics.gdpr import user_erase
 from analytics.models import DailyActiveUser, DailyRollup, Event
 from analytics.retention import product_purge
-from analytics.rollups import daily_rollup_recompute, utc_today
+from analytics.rollups import daily_rollup_recompute
+from echonest_analytics.days import utc_today
 
 pytestmark = pytest.mark.django_db
 

@@ -79,9 +79,12 @@ def test_the_nightly_run_covers_yesterday_flagged_days_and_recent_gaps(frozen_no
 def test_the_task_runs_the_refresh_and_skips_while_another_run_holds_the_lock(frozen_now):
     from django.core.cache import cache
 
+    from analytics.tasks import ROLLUP_LOCK
+    from echonest_analytics.locks import job_lock_key
+
     store(USAGE_DATASET)
     assert "2026-03-10" in daily_rollups_refresh_task()
-    cache.add("analytics:daily-rollups:lock", "1")
+    cache.add(job_lock_key(ROLLUP_LOCK), "another-run")
     assert daily_rollups_refresh_task() == []
 
 

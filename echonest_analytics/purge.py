@@ -1,0 +1,69 @@
+"""Retention mechanics every purge shares (SPEC §7 retention purge).
+
+Deletes run in bounded batches (Saleor's `delete_expired_checkouts`): one call deletes at
+most `batch_size` rows per table, each batch a `DELETE … WHERE id IN (SELECT id … LIMIT n)`
+in its own short transaction, and says whether rows remain; callers loop or re-enqueue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple
+
+from django.db import transaction
+from django.db.models import Model, QuerySet
+
+from .days import utc_today
+
+BATCH_SIZE = 10_000
+
+
+class PurgeResult(NamedTuple):
+    """Rows deleted (or, in a dry run, that would be) per table, and whether any remain."""
+
+    deleted: dict[str, int]
+    has_more: bool
+
+
+def table_name(model: type[Model]) -> str:
+    return model._meta.label  # e.g. "analytics.Event"
+
+
+def retention_cutoff_day(*, days: int, now: dt.datetime | None = None) -> dt.date:
+    """The first UTC day that is kept: rows of days before it are older than `days` days."""
+    return utc_today(now) - dt.timedelta(days=days)
+
+
+def rows_purge_batch(queryset: QuerySet, *, batch_size: int) -> tuple[int, bool]:
+    """Delete at most `batch_size` rows of `queryset` in one short transaction.
+
+    Returns (deleted, has_more). The ids are chosen by a subquery, so the database
+    deletes by primary key without the rows ever coming to Python.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    model = queryset.model
+    with transaction.atomic():
+        batch_ids = queryset.order_by("pk").values("pk")[:batch_size]
+        # The purged tables have no dependants and no delete signals, so Django deletes
+        # with one statement instead of loading the rows.
+        _, per_model = model._base_manager.filter(pk__in=batch_ids).delete()
+    deleted = per_model.get(table_name(model), 0)
+    has_more = deleted == batch_size and queryset.exists()
+    return deleted, has_more
+
+
+def purge_step(
+    purgeable: list[tuple[type[Model], QuerySet]], *, batch_size: int, dry_run: bool
+) -> PurgeResult:
+    """One bounded batch per table (or, with `dry_run`, the full count of each)."""
+    deleted: dict[str, int] = {}
+    has_more = False
+    for model, queryset in purgeable:
+        if dry_run:
+            deleted[table_name(model)] = queryset.count()
+            continue
+        count, more = rows_purge_batch(queryset, batch_size=batch_size)
+        deleted[table_name(model)] = count
+        has_more = has_more or more
+    return PurgeResult(deleted=deleted, has_more=has_more)
