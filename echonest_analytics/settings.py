@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "analytics",
     "streams",
+    "streams.broadcast",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,13 @@ GEOIP_COUNTRY_HEADER = env.str("GEOIP_COUNTRY_HEADER", default="")
 GEOIP_DATABASE_PATH = env.str("GEOIP_DATABASE_PATH", default="")
 INGEST_MAX_BODY_BYTES = 256 * 1024
 INGEST_THROTTLE_RATE = env.str("INGEST_THROTTLE_RATE", default="") or None
+
+# Broadcast analytics (SPEC §9).
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+BROADCAST_POLL_TIMEOUT = env.float("BROADCAST_POLL_TIMEOUT", default=2.0)  # seconds per server
+BROADCAST_REQUEST_EXPIRY_HOURS = env.int("BROADCAST_REQUEST_EXPIRY_HOURS", default=24)
+BROADCAST_LOG_RETENTION_DAYS = env.int("BROADCAST_LOG_RETENTION_DAYS", default=90)
+BROADCAST_INGEST_MAX_BODY_BYTES = 1024 * 1024
 
 # --- HTTP API -------------------------------------------------------------------
 

@@ -1,0 +1,13 @@
+"""Celery tasks of broadcast analytics: thin, each calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .alerts import webhook_deliver
+
+
+@shared_task(name="broadcast.alert_webhook_deliver", ignore_result=True)
+def alert_webhook_deliver(payload: dict) -> bool:
+    """POST one alert change to ALERT_WEBHOOK_URL (retried inside, with backoff)."""
+    return webhook_deliver(payload=payload)
