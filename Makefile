@@ -35,17 +35,11 @@ system-packages-test:
 system-packages-run:
 	@scripts/system-packages.sh run
 
-# The embedded default: SQLite under var/, in-process Redis, tasks run eagerly.
-run: export DEBUG ?= true
+# The embedded default: SQLite under var/, a private Redis on a socket under var/ shared
+# by every process (scripts/run-dev.sh), tasks run eagerly in beat's process.
 run: install system-packages-run  ## set up and serve http://127.0.0.1:8000 with demo data and the scheduled jobs
-	$(MANAGE) migrate --noinput
-	$(MANAGE) seed_demo
-	@echo "Serving http://$(HOST):$(PORT)/ (admin at /admin/); scheduled jobs run in celery beat. Ctrl-C stops both."
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(BIN)/celery -A echonest_analytics beat --loglevel=INFO --pidfile= & \
-	  $(MANAGE) runserver $(HOST):$(PORT)
+	@HOST=$(HOST) PORT=$(PORT) scripts/run-dev.sh
 
-test: export DEBUG ?= true
 test: install system-packages-test  ## run the test suite (uses DATABASE_URL / REDIS_URL when set)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -62,6 +56,10 @@ migrate: install  ## apply database migrations
 
 seed: install  ## load demo data
 	$(MANAGE) seed_demo
+
+# manage.py defaults to the development settings; the Celery and gunicorn targets say so
+# too. Production processes name echonest_analytics.settings (Procfile, Dockerfile).
+web worker beat: export DJANGO_SETTINGS_MODULE ?= echonest_analytics.settings_local
 
 web: install  ## production web process (gunicorn)
 	$(BIN)/gunicorn echonest_analytics.wsgi:application --config gunicorn.conf.py

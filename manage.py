@@ -6,7 +6,7 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "echonest_analytics.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "echonest_analytics.settings_local")
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 

@@ -1,6 +1,6 @@
 """Test settings: the real settings, with a fast password hasher (cookiecutter-django habit)."""
 
-from .settings import *  # noqa: F403
+from .settings_local import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages a target needs are installed: `system-packages.sh test`
 # (the suite: a browser, ffmpeg for the demo video, icecast2 for the broadcast tests)
-# or `system-packages.sh run` (the demo: ffmpeg). Missing ones are installed with
+# or `system-packages.sh run` (the demo: ffmpeg, and redis-server for shared live counters). Missing ones are installed with
 # apt-get when this runs as root; otherwise it stops with one line naming them.
 # Never downloads a browser of its own: Chromium comes from Debian's `chromium` package.
 set -euo pipefail
@@ -9,7 +9,7 @@ set -euo pipefail
 # command-that-proves-it-is-there:debian-package
 case "${1:-test}" in
   test) wanted=(/usr/bin/chromium:chromium ffmpeg:ffmpeg /usr/bin/icecast2:icecast2) ;;
-  run) wanted=(ffmpeg:ffmpeg) ;;
+  run) wanted=(ffmpeg:ffmpeg redis-server:redis-server) ;;
   *) echo "usage: $0 test|run" >&2; exit 2 ;;
 esac
 

@@ -33,7 +33,6 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
 def _manage(args, env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in _PROJECT_VARS}
     clean.update(env)
-    clean.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True
     )
@@ -124,3 +123,53 @@ def test_check_deploy_passes_with_production_env(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_manage_py_runs_with_no_environment_at_all():
+    # A fresh clone: no DEBUG, no SECRET_KEY, nothing. manage.py uses the development
+    # settings (echonest_analytics.settings_local).
+    result = _manage(["check"], {})
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_secret_key():
+    clean = {k: v for k, v in os.environ.items() if k not in _PROJECT_VARS}
+    clean["DJANGO_SETTINGS_MODULE"] = "echonest_analytics.settings"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def _env_file(name: str) -> dict[str, str]:
+    values = {}
+    for line in (ROOT / name).read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+def test_the_development_env_example_works_as_it_is():
+    env = _env_file(".env.example")
+    assert env["DEBUG"] == "true"
+    assert "DATABASE_URL" not in env  # the embedded SQLite file
+    result = _manage(["migrate", "--plan"], env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_production_env_example_passes_check_deploy_once_secrets_are_filled(tmp_path):
+    env = _env_file(".env.production.example")
+    assert env["DEBUG"] == "false"
+    assert env["DJANGO_SETTINGS_MODULE"] == "echonest_analytics.settings"
+    env.update(
+        SECRET_KEY="k8#Qv2!" * 10,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        REDIS_URL="",
+    )
+    result = _manage(["check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
