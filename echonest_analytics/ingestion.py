@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from django.conf import settings
@@ -24,8 +24,6 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 ACCEPTED_CONTENT_TYPES = frozenset({"application/json", "text/plain"})
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)

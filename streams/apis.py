@@ -121,7 +121,6 @@ class PlaybackEventIngestApi(BatchIngestionViewSet):
         user_agent = meta.get("HTTP_USER_AGENT", "")
         result = playback_batch_ingest(
             body=read_body(request),
-            user_agent=user_agent,
             country=country_from_request(meta),
             device=device_from_user_agent(user_agent),
         )
