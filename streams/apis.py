@@ -281,9 +281,10 @@ class StaffStatsHTMLRenderer(TemplateHTMLRenderer):
 class StaffReportApi(APIView):
     """Base for staff reports: JSON to API clients, HTML to browsers, CSV with ?format=csv.
 
-    A report answers the selector's dict as it is: the page and the CSV need its dates
-    and times as Python values. Its `OutputSerializer` describes the JSON for the
-    schema (tests/core/test_output_serializers.py holds the two equal).
+    Like every staff API here, a report answers its selector's dict as it is (the page
+    and the CSV need the dates and times as Python values) and its `OutputSerializer`
+    describes that answer for the schema; tests/core/test_output_serializers.py holds
+    each answer equal to its serializer, so the two cannot drift apart.
     """
 
     permission_classes = [IsAdminUser]
@@ -648,5 +649,4 @@ class BunnySyncApi(APIView):
             )
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        summary = bunny_stats_import(days=filters.validated_data["days"])
-        return Response(self.OutputSerializer(summary.as_dict()).data)
+        return Response(bunny_stats_import(days=filters.validated_data["days"]).as_dict())
