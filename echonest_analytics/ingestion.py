@@ -18,10 +18,13 @@ import msgspec
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
+
+from .query_params import INVALID_QUERY, query_errors
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +113,8 @@ class BatchIngestionViewSet(viewsets.ViewSet):
         return body
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, ValidationError):  # a bad query parameter, e.g. ?format=xlsx
+            exc = IngestRejected(INVALID_QUERY, query_errors(exc.detail))
         if isinstance(exc, IngestRejected):
             return Response(self.rejection_body(exc), status=exc.status)
         if isinstance(exc, OperationalError | InterfaceError):

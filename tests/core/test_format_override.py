@@ -187,3 +187,18 @@ def test_anonymous_format_csv_with_a_json_accept_header_is_still_refused(
     assert response.status_code in (401, 403)
     assert b"launch-party" not in response.content
     assert "attachment" not in response.get("Content-Disposition", "")
+
+
+def test_an_unknown_format_on_ingestion_is_a_rejection_in_the_ingestion_shape(client):
+    # DRF-wide, so the anonymous endpoints answer it too, as SPEC §5 shapes rejections.
+    details = {"format": "unsupported format 'xlsx'; expected one of: json"}
+    playback = client.post("/analytics/events?format=xlsx", "{}", content_type="application/json")
+    assert playback.status_code == 400
+    assert playback.json() == {"error": "Invalid query parameters.", "details": details}
+    telemetry = client.post("/api/analytics/event?format=xlsx", "{}", content_type="text/plain")
+    assert telemetry.status_code == 400
+    assert telemetry.json() == {
+        "ok": False,
+        "error": "Invalid query parameters.",
+        "details": details,
+    }
