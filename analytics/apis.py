@@ -16,16 +16,23 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_serializer,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import APIException, NotAuthenticated, PermissionDenied
+from rest_framework.exceptions import (
+    APIException,
+    NotAuthenticated,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from echonest_analytics.ingestion import BatchIngestionViewSet, IngestRejected, read_body
+from echonest_analytics.query_params import IntegerParam, KeywordNamedFields, query_errors
 
 from .gdpr import LiveCountersUnavailable, user_erase
 from .selectors import USAGE_MAX_DAYS, usage_summary, user_events_export
@@ -149,9 +156,6 @@ class DashKeyOrStaff(BasePermission):
         raise PermissionDenied("Staff only.")
 
 
-_DAYS = re.compile(r"^\d{1,4}$")
-
-
 class UsageSummaryApi(APIView):
     """GET /api/analytics/usage?days=N — DAU/WAU/MAU, feature usage, funnel (SPEC §5.4)."""
 
@@ -159,9 +163,42 @@ class UsageSummaryApi(APIView):
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [DashKeyOrStaff]
 
+    class FilterSerializer(serializers.Serializer):
+        days = IntegerParam(
+            message=f"days must be a whole number from 1 to {USAGE_MAX_DAYS}.",
+            syntax=re.compile(r"\s*\d{1,4}\s*"),
+            min_value=1,
+            max_value=USAGE_MAX_DAYS,
+            default=30,
+            help_text="UTC days up to and including today.",
+        )
+
+    @extend_schema_serializer(component_name="UsageSummary")
+    class OutputSerializer(KeywordNamedFields, serializers.Serializer):
+        """SPEC §5.4's figures (definitions in §6.4), then the extras from `from` on."""
+
+        ok = serializers.BooleanField()
+        ts = serializers.CharField()
+        period_days = serializers.IntegerField()
+        dau = serializers.FloatField()
+        wau = serializers.FloatField()
+        mau = serializers.IntegerField()
+        feature_usage = serializers.DictField(child=serializers.IntegerField())
+        funnel_steps = serializers.DictField(child=serializers.IntegerField())
+        total_events = serializers.IntegerField()
+        unique_days = serializers.IntegerField()
+        unique_weeks = serializers.IntegerField()
+        from_ = serializers.DateField()
+        to = serializers.DateField()
+        event_counts = serializers.DictField(child=serializers.IntegerField())
+        rolled_up_days = serializers.IntegerField()
+
     def handle_exception(self, exc):
         response = super().handle_exception(exc)
-        if isinstance(exc, APIException):
+        if isinstance(exc, ValidationError):
+            # One message, as for every other refusal here: the first bad parameter's.
+            response.data = {"ok": False, "error": next(iter(query_errors(exc.detail).values()))}
+        elif isinstance(exc, APIException):
             response.data = {"ok": False, "error": str(exc.detail)}
         return response
 
@@ -170,38 +207,12 @@ class UsageSummaryApi(APIView):
         tags=["product analytics"],
         summary="Usage summary over the last N UTC days",
         parameters=[
-            OpenApiParameter(
-                "days", OpenApiTypes.INT, description="1–365, default 30", required=False
-            ),
+            FilterSerializer,
             OpenApiParameter(
                 "X-Dash-Key", OpenApiTypes.STR, location=OpenApiParameter.HEADER, required=False
             ),
         ],
-        responses={
-            200: inline_serializer(
-                "UsageSummary",
-                {
-                    "ok": serializers.BooleanField(),
-                    "ts": serializers.CharField(),
-                    "period_days": serializers.IntegerField(),
-                    "dau": serializers.FloatField(),
-                    "wau": serializers.FloatField(),
-                    "mau": serializers.IntegerField(),
-                    "feature_usage": serializers.DictField(child=serializers.IntegerField()),
-                    "funnel_steps": serializers.DictField(child=serializers.IntegerField()),
-                    "total_events": serializers.IntegerField(),
-                    "unique_days": serializers.IntegerField(),
-                    "unique_weeks": serializers.IntegerField(),
-                    "from": serializers.DateField(),
-                    "to": serializers.DateField(),
-                    "event_counts": serializers.DictField(child=serializers.IntegerField()),
-                    "rolled_up_days": serializers.IntegerField(),
-                },
-            ),
-            400: _ERROR,
-            401: _ERROR,
-            403: _ERROR,
-        },
+        responses={200: OutputSerializer, 400: _ERROR, 401: _ERROR, 403: _ERROR},
         examples=[
             OpenApiExample(
                 "30 days",
@@ -227,13 +238,9 @@ class UsageSummaryApi(APIView):
         ],
     )
     def get(self, request) -> Response:
-        raw_days = request.query_params.get("days", "30").strip()
-        if not _DAYS.match(raw_days) or not 1 <= int(raw_days) <= USAGE_MAX_DAYS:
-            return Response(
-                {"ok": False, "error": f"days must be a whole number from 1 to {USAGE_MAX_DAYS}."},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        return Response(usage_summary(days=int(raw_days)))
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return Response(usage_summary(days=filters.validated_data["days"]))
 
 
 class UserEventsExportApi(APIView):

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-logger = logging.getLogger(__name__)
+from .query_params import INVALID_QUERY, query_errors
 
-T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 ACCEPTED_CONTENT_TYPES = frozenset({"application/json", "text/plain"})
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
@@ -112,6 +113,8 @@ class BatchIngestionViewSet(viewsets.ViewSet):
         return body
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, ValidationError):  # a bad query parameter, e.g. ?format=xlsx
+            exc = IngestRejected(INVALID_QUERY, query_errors(exc.detail))
         if isinstance(exc, IngestRejected):
             return Response(self.rejection_body(exc), status=exc.status)
         if isinstance(exc, OperationalError | InterfaceError):

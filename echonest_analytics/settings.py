@@ -200,6 +200,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # `?format=csv` (or json, html) is the user's choice and wins over the Accept header.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "echonest_analytics.negotiation.FormatOverrideNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"ingest": INGEST_THROTTLE_RATE},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

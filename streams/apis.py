@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_serializer,
     inline_serializer,
 )
 from rest_framework import serializers, status
@@ -29,7 +27,15 @@ from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from echonest_analytics.days import utc_today
 from echonest_analytics.ingestion import BatchIngestionViewSet, read_body
+from echonest_analytics.query_params import (
+    DayParam,
+    IntegerParam,
+    KeywordNamedFields,
+    SlugParam,
+    invalid_query_body,
+)
 from echonest_analytics.renderers import CSVRenderer
 
 from .bunny import bunny_configured, bunny_stats_import
@@ -121,7 +127,6 @@ class PlaybackEventIngestApi(BatchIngestionViewSet):
         user_agent = meta.get("HTTP_USER_AGENT", "")
         result = playback_batch_ingest(
             body=read_body(request),
-            user_agent=user_agent,
             country=country_from_request(meta),
             device=device_from_user_agent(user_agent),
         )
@@ -186,35 +191,73 @@ MAX_RANGE_DAYS = 3660
 MIN_DAY, MAX_DAY = date(1970, 1, 1), date(9000, 12, 31)
 
 
-def stats_range(params) -> tuple[date, date, str | None]:
-    """`from`/`to` (YYYY-MM-DD, default the last 30 UTC days) and `organizer` (slug)."""
-    errors: dict[str, str] = {}
-    today = datetime.now(UTC).date()
-    parsed: dict[str, date | None] = {}
-    for name in ("from", "to"):
-        raw = params.get(name)
-        if not raw:
-            parsed[name] = None
-            continue
-        try:
-            parsed[name] = date.fromisoformat(raw)
-        except ValueError:
-            errors[name] = "expected a date as YYYY-MM-DD"
-            continue
-        if not MIN_DAY <= parsed[name] <= MAX_DAY:
-            errors[name] = f"must lie between {MIN_DAY} and {MAX_DAY}"
-    organizer = params.get("organizer") or None
-    if organizer is not None and not re.fullmatch(r"[-a-zA-Z0-9_]{1,100}", organizer):
-        errors["organizer"] = "expected an organizer slug"
-    if errors:
-        raise ValidationError(errors)
-    date_to = parsed["to"] or today
-    date_from = parsed["from"] or date_to - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-    if date_from > date_to:
-        raise ValidationError({"from": "must not be after `to`"})
-    if (date_to - date_from).days >= MAX_RANGE_DAYS:
-        raise ValidationError({"from": f"the range is limited to {MAX_RANGE_DAYS} days"})
-    return date_from, date_to, organizer
+class StatsRangeFilter(KeywordNamedFields, serializers.Serializer):
+    """`from`/`to` as YYYY-MM-DD, by default the last 30 UTC days up to today."""
+
+    from_ = DayParam(
+        first=MIN_DAY,
+        last=MAX_DAY,
+        required=False,
+        help_text="First UTC day (default: 29 days before `to`).",
+    )
+    to = DayParam(
+        first=MIN_DAY, last=MAX_DAY, required=False, help_text="Last UTC day (default: today)."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        date_to = attrs.get("to") or utc_today()
+        date_from = attrs.get("from") or date_to - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        if date_from > date_to:
+            raise ValidationError({"from": "must not be after `to`"})
+        if (date_to - date_from).days >= MAX_RANGE_DAYS:
+            raise ValidationError({"from": f"the range is limited to {MAX_RANGE_DAYS} days"})
+        return {**attrs, "from": date_from, "to": date_to}
+
+
+class OrganizerStatsRangeFilter(StatsRangeFilter):
+    """The range, and the streams of one organizer (`organizer`, a slug) or of all."""
+
+    organizer = SlugParam(
+        message="expected an organizer slug", required=False, help_text="Organizer slug."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        return {"organizer": None, **super().validate(attrs)}
+
+
+class CountryViewersSerializer(serializers.Serializer):
+    country = serializers.CharField()
+    viewers = serializers.IntegerField()
+
+
+class BunnyFiguresSerializer(serializers.Serializer):
+    """Bunny Stream's own statistics of a stream over the range (SPEC §6.2)."""
+
+    video_guid = serializers.CharField()
+    views = serializers.IntegerField()
+    watch_time_seconds = serializers.FloatField()
+    engagement_score = serializers.FloatField(allow_null=True)
+    country_views = serializers.DictField(child=serializers.FloatField())
+    days = serializers.IntegerField()
+    fetched_at = serializers.DateTimeField(allow_null=True)
+
+
+class DayFiguresSerializer(serializers.Serializer):
+    """The §6.2 figures of a stream, a day or a range."""
+
+    unique_viewers = serializers.IntegerField()
+    sessions = serializers.IntegerField()
+    total_watch_seconds = serializers.FloatField()
+    avg_watch_seconds = serializers.FloatField()
+    peak_concurrent_viewers = serializers.IntegerField()
+    buffer_ratio = serializers.FloatField()
+    error_rate = serializers.FloatField()
+    top_countries = CountryViewersSerializer(many=True)
+    device_breakdown = serializers.DictField(child=serializers.IntegerField())
+
+
+class RangeFiguresSerializer(DayFiguresSerializer):
+    last_calculated_at = serializers.DateTimeField(allow_null=True)
 
 
 class StaffStatsHTMLRenderer(TemplateHTMLRenderer):
@@ -235,20 +278,14 @@ class StaffStatsHTMLRenderer(TemplateHTMLRenderer):
         }
 
 
-_range_parameters = [
-    OpenApiParameter(
-        "from", OpenApiTypes.DATE, description="First UTC day (default: 29 days before `to`)."
-    ),
-    OpenApiParameter("to", OpenApiTypes.DATE, description="Last UTC day (default: today)."),
-    OpenApiParameter("organizer", OpenApiTypes.STR, description="Organizer slug."),
-    OpenApiParameter(
-        "format", OpenApiTypes.STR, enum=["json", "csv"], description="`csv` for a CSV file."
-    ),
-]
-
-
 class StaffReportApi(APIView):
-    """Base for staff reports: JSON to API clients, HTML to browsers, CSV with ?format=csv."""
+    """Base for staff reports: JSON to API clients, HTML to browsers, CSV with ?format=csv.
+
+    Like every staff API here, a report answers its selector's dict as it is (the page
+    and the CSV need the dates and times as Python values) and its `OutputSerializer`
+    describes that answer for the schema; tests/core/test_output_serializers.py holds
+    each answer equal to its serializer, so the two cannot drift apart.
+    """
 
     permission_classes = [IsAdminUser]
     renderer_classes = [JSONRenderer, StaffStatsHTMLRenderer, CSVRenderer]
@@ -261,9 +298,7 @@ class StaffReportApi(APIView):
             if not self.request.user.is_authenticated:
                 return redirect_to_login(self.request.get_full_path(), reverse("admin:login"))
         if isinstance(exc, ValidationError):
-            response = Response(
-                {"error": "Invalid query parameters.", "details": exc.detail}, status=400
-            )
+            response = Response(invalid_query_body(exc), status=400)
         else:
             response = super().handle_exception(exc)
         if html:
@@ -291,6 +326,28 @@ class StreamStatsListApi(StaffReportApi):
     template_name = "streams/stats_list.html"
     csv_name = "stream-stats"
 
+    class FilterSerializer(OrganizerStatsRangeFilter):
+        pass
+
+    @extend_schema_serializer(component_name="StreamStatsList")
+    class OutputSerializer(KeywordNamedFields, serializers.Serializer):
+        """The range, the organizer asked for, and a row per visible stream by title."""
+
+        @extend_schema_serializer(component_name="StreamStatsRow")
+        class RowSerializer(RangeFiguresSerializer):
+            """One stream's figures over the range (the CSV's columns)."""
+
+            stream_id = serializers.CharField()
+            title = serializers.CharField()
+            organizer = serializers.CharField()
+            provider = serializers.CharField(allow_null=True)
+            bunny = BunnyFiguresSerializer(allow_null=True)
+
+        from_ = serializers.DateField()
+        to = serializers.DateField()
+        organizer = serializers.CharField(allow_null=True)
+        streams = RowSerializer(many=True)
+
     def csv_table(self, data):
         return STATS_COLUMNS, data["streams"]
 
@@ -310,8 +367,8 @@ class StreamStatsListApi(StaffReportApi):
     @extend_schema(
         operation_id="stream_stats_list",
         summary="Per-stream analytics over a date range (staff)",
-        parameters=_range_parameters,
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[FilterSerializer],
+        responses=OutputSerializer,
         examples=[
             OpenApiExample(
                 "Streams",
@@ -344,7 +401,10 @@ class StreamStatsListApi(StaffReportApi):
         ],
     )
     def get(self, request):
-        date_from, date_to, organizer = stats_range(request.query_params)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        date_from, date_to = filters.validated_data["from"], filters.validated_data["to"]
+        organizer = filters.validated_data["organizer"]
         rows = stream_stats_list(
             user=request.user, date_from=date_from, date_to=date_to, organizer_slug=organizer
         )
@@ -356,6 +416,19 @@ class StreamStatsSummaryApi(StaffReportApi):
 
     template_name = "streams/stats_summary.html"
     csv_name = "stream-summary"
+
+    class FilterSerializer(OrganizerStatsRangeFilter):
+        pass
+
+    @extend_schema_serializer(component_name="StreamStatsSummary")
+    class OutputSerializer(KeywordNamedFields, RangeFiguresSerializer):
+        """The figures over all matching streams together, plus `streams` and `events`."""
+
+        from_ = serializers.DateField()
+        to = serializers.DateField()
+        organizer = serializers.CharField(allow_null=True)
+        streams = serializers.IntegerField(help_text="Matching streams, watched or not.")
+        events = serializers.IntegerField()
 
     def csv_table(self, data):
         columns = [
@@ -375,11 +448,14 @@ class StreamStatsSummaryApi(StaffReportApi):
     @extend_schema(
         operation_id="stream_stats_summary",
         summary="Analytics over all matching streams (staff)",
-        parameters=_range_parameters,
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[FilterSerializer],
+        responses=OutputSerializer,
     )
     def get(self, request):
-        date_from, date_to, organizer = stats_range(request.query_params)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        date_from, date_to = filters.validated_data["from"], filters.validated_data["to"]
+        organizer = filters.validated_data["organizer"]
         summary = stream_stats_summary(
             user=request.user, date_from=date_from, date_to=date_to, organizer_slug=organizer
         )
@@ -390,6 +466,49 @@ class StreamStatsDetailApi(StaffReportApi):
     """GET /admin/analytics/streams/<key> — one stream's daily figures and range totals."""
 
     template_name = "streams/stats_detail.html"
+
+    class FilterSerializer(StatsRangeFilter):
+        pass
+
+    @extend_schema_serializer(component_name="StreamStatsDetail")
+    class OutputSerializer(KeywordNamedFields, serializers.Serializer):
+        """One stream, its totals over the range and a row per UTC day of it."""
+
+        @extend_schema_serializer(component_name="StreamStatsDetailStream")
+        class StreamSerializer(serializers.Serializer):
+            @extend_schema_serializer(component_name="StreamStatsDetailProvider")
+            class ProviderSerializer(serializers.Serializer):
+                provider = serializers.CharField()
+                external_id = serializers.CharField()
+                is_primary = serializers.BooleanField()
+
+            stream_id = serializers.CharField()
+            title = serializers.CharField()
+            organizer = serializers.CharField()
+            organizer_name = serializers.CharField()
+            status = serializers.CharField()
+            kind = serializers.CharField()
+            providers = ProviderSerializer(many=True)
+
+        @extend_schema_serializer(component_name="StreamStatsDetailTotals")
+        class TotalsSerializer(RangeFiguresSerializer):
+            """The stream's figures over the range (its row in the list)."""
+
+            provider = serializers.CharField(allow_null=True)
+            bunny = BunnyFiguresSerializer(allow_null=True)
+
+        @extend_schema_serializer(component_name="StreamStatsDetailDay")
+        class DaySerializer(DayFiguresSerializer):
+            """The stream's figures of one UTC day."""
+
+            day = serializers.DateField()
+            events = serializers.IntegerField()
+
+        from_ = serializers.DateField()
+        to = serializers.DateField()
+        stream = StreamSerializer()
+        totals = TotalsSerializer()
+        days = DaySerializer(many=True, help_text="One row per UTC day of the range, oldest first.")
 
     def csv_table(self, data):
         return DAILY_COLUMNS, data["days"]
@@ -438,11 +557,13 @@ class StreamStatsDetailApi(StaffReportApi):
     @extend_schema(
         operation_id="stream_stats_detail",
         summary="One stream's daily analytics over a date range (staff)",
-        parameters=[p for p in _range_parameters if p.name != "organizer"],
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="Not visible.")},
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer, 404: OpenApiResponse(description="Not visible.")},
     )
     def get(self, request, key: str):
-        date_from, date_to, _ = stats_range(request.query_params)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        date_from, date_to = filters.validated_data["from"], filters.validated_data["to"]
         detail = stream_stats_detail(
             user=request.user, key=key, date_from=date_from, date_to=date_to
         )
@@ -467,15 +588,44 @@ class BunnySyncApi(APIView):
 
     permission_classes = [IsAdminUser]
 
+    class FilterSerializer(serializers.Serializer):
+        days = IntegerParam(
+            message="an integer from 1 to 30",
+            min_value=1,
+            max_value=30,
+            default=3,
+            help_text="UTC days back, today included.",
+        )
+
+    @extend_schema_serializer(component_name="BunnySync")
+    class OutputSerializer(serializers.Serializer):
+        """What the import did; a failing video-day is listed and the others still import."""
+
+        @extend_schema_serializer(component_name="BunnySyncFailure")
+        class FailureSerializer(serializers.Serializer):
+            stream = serializers.CharField()
+            video = serializers.CharField()
+            day = serializers.DateField(required=False)
+            error = serializers.CharField()
+
+        videos = serializers.IntegerField()
+        days_imported = serializers.IntegerField()
+        failed = serializers.IntegerField()
+        failures = FailureSerializer(many=True)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, ValidationError):
+            return Response(invalid_query_body(exc), status=400)
+        return super().handle_exception(exc)
+
     @extend_schema(
         operation_id="bunny_sync",
         summary="Import Bunny Stream statistics for the last days (staff)",
-        parameters=[
-            OpenApiParameter("days", OpenApiTypes.INT, description="Days back (1-30, default 3).")
-        ],
+        parameters=[FilterSerializer],
         request=None,
         responses={
-            200: OpenApiTypes.OBJECT,
+            200: OutputSerializer,
+            400: OpenApiResponse(_error, description="`days` is not 1-30."),
             501: OpenApiResponse(_error, description="Bunny is not configured."),
         },
         examples=[
@@ -497,16 +647,6 @@ class BunnySyncApi(APIView):
                 },
                 status=status.HTTP_501_NOT_IMPLEMENTED,
             )
-        try:
-            days = int(request.query_params.get("days", 3))
-        except ValueError:
-            days = 0
-        if not 1 <= days <= 30:
-            return Response(
-                {
-                    "error": "Invalid query parameters.",
-                    "details": {"days": "an integer from 1 to 30"},
-                },
-                status=400,
-            )
-        return Response(bunny_stats_import(days=days).as_dict())
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return Response(bunny_stats_import(days=filters.validated_data["days"]).as_dict())

@@ -271,7 +271,6 @@ def seed_playback_demo(*, reset: bool = False) -> str:
                 with transaction.atomic():
                     total += playback_batch_ingest(
                         body=body,
-                        user_agent=user_agent,
                         country=country,
                         device=device_from_user_agent(user_agent),
                         received_at=end,

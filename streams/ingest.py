@@ -70,7 +70,6 @@ _EVENT_COLUMNS = (
 @dataclass(frozen=True)
 class IngestResult:
     ingested: int
-    duplicate: bool = False
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -121,7 +120,7 @@ def playback_batch_decode(
 
 
 def playback_batch_ingest(
-    *, body: bytes, user_agent: str, country: str, device: str, received_at: datetime | None = None
+    *, body: bytes, country: str, device: str, received_at: datetime | None = None
 ) -> IngestResult:
     """Store one batch of playback events exactly once, or raise IngestRejected."""
     received_at = received_at or datetime.now(UTC)
@@ -154,7 +153,7 @@ def playback_batch_ingest(
                     f"Unknown streamId {batch.streamId!r}.",
                     {"streamId": "no stream has this key"},
                 )
-            return IngestResult(ingested=previous.event_count, duplicate=True)
+            return IngestResult(ingested=previous.event_count)
         stream_id = claim
         session_ids = viewer_sessions_extend(
             stream_id=stream_id,
