@@ -34,8 +34,19 @@ else
   [ -n "${REDIS_URL:-}" ] || echo "redis-server not found: live counters are per process (install Debian's redis-server to share them)"
 fi
 
+# The demo's shared key for GET /api/analytics/usage (X-Dash-Key), kept across runs.
+if [ -z "${ANALYTICS_DASH_KEY:-}" ]; then
+  [ -s var/demo-dash-key ] || $BIN/python -c 'import secrets; print(secrets.token_urlsafe(24))' > var/demo-dash-key
+  export ANALYTICS_DASH_KEY=$(cat var/demo-dash-key)
+fi
+
 $BIN/python manage.py migrate --noinput
 $BIN/python manage.py seed_demo
+# A staff API token for the admin (Authorization: Token …), the same on every run.
+$BIN/python manage.py drf_create_token admin | awk '{print $3}' > var/demo-api-token
+chmod 600 var/demo-dash-key var/demo-api-token
+echo "Usage API key (X-Dash-Key): $ANALYTICS_DASH_KEY   (also in var/demo-dash-key)"
+echo "Staff API token for admin:  $(cat var/demo-api-token)   (also in var/demo-api-token)"
 echo "Serving http://$HOST:$PORT/ (admin at /admin/); scheduled jobs run in celery beat. Ctrl-C stops both."
 $BIN/celery -A echonest_analytics beat --loglevel=INFO --pidfile= &
 pids+=($!)
