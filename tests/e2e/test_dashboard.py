@@ -36,7 +36,6 @@ import requests
 
 from streams.aggregation import stream_stats_recompute
 from streams.models import BunnyVideoStats, Organizer, Stream, StreamProvider
-from streams.selectors import STATS_COLUMNS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -246,7 +245,23 @@ def test_staff_reads_filters_sorts_and_exports_the_stream_dashboard(
     download = download_info.value
     assert download.suggested_filename == f"stream-stats_{DAY_BEFORE}_{DAY_BEFORE}.csv"
     rows = list(csv.reader(io.StringIO(Path(download.path()).read_text("utf-8"))))
-    assert rows[0] == STATS_COLUMNS
+    assert rows[0] == [  # SPEC §5.5 order
+        "stream_id",
+        "title",
+        "organizer",
+        "provider",
+        "unique_viewers",
+        "sessions",
+        "total_watch_seconds",
+        "avg_watch_seconds",
+        "peak_concurrent_viewers",
+        "buffer_ratio",
+        "error_rate",
+        "top_countries",
+        "device_breakdown",
+        "bunny",
+        "last_calculated_at",
+    ]
     by_stream = {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
     assert set(by_stream) == {"launch-party", "moonlight-show"}
     assert by_stream["launch-party"]["total_watch_seconds"] == "60"
