@@ -267,6 +267,7 @@ def test_odd_but_valid_unicode_and_huge_integers_are_stored_safely(api_client):
 
 def test_an_empty_event_list_logs_nothing(api_client):
     assert post_batch(api_client, {"events": []}).json() == {"ok": True, "logged": 0}
+    assert Event.objects.count() == 0
 
 
 def test_other_content_types_are_415_and_oversized_bodies_413(api_client):
@@ -275,6 +276,7 @@ def test_other_content_types_are_415_and_oversized_bodies_413(api_client):
     big = json.dumps({"events": [{"event_type": "a", "url": "x" * 2000}] * 140}).encode()
     assert len(big) > 256 * 1024
     assert post_batch(api_client, big).status_code == 413
+    assert Event.objects.count() == 0  # neither body stored anything
 
 
 def test_cors_preflight_is_answered_for_configured_origins(client, settings):

@@ -8,6 +8,7 @@ aggregated by the real aggregator and the real product rollup.
 from __future__ import annotations
 
 import io
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from analytics.models import DailyActiveUser, DailyRollup, Event
 from analytics.retention import product_purge
 from analytics.rollups import daily_rollup_recompute, rollup_days_mark_for_recompute
 from echonest_analytics.celery import app as celery_app
+from echonest_analytics.days import day_start, utc_today
 from echonest_analytics.locks import job_lock_key
 from echonest_analytics.redis import get_redis
 from echonest_analytics.schedules import CELERY_BEAT_SCHEDULE
@@ -38,11 +40,30 @@ from streams.tasks import PURGE_LOCK
 
 pytestmark = pytest.mark.django_db
 
-TODAY = datetime.now(UTC).date()
-OLD_DAY = TODAY - timedelta(days=100)  # past the 90-day event retentions
-RECENT_DAY = TODAY - timedelta(days=10)
-ANCIENT_DAY = TODAY - timedelta(days=400)  # past the 365-day rollup retention
-PLAYBACK_CUTOFF = datetime.combine(TODAY - timedelta(days=90), datetime.min.time(), tzinfo=UTC)
+# The days the tests are about, counted back from the UTC day each test runs on. They are
+# set afresh before every test by `_days_of_this_test`: constants computed at import would
+# keep the import's day, and a run crossing 00:00 UTC would then set data up around one
+# day's cutoff and purge with the next day's.
+# The import-time values below are placeholders no test reads (date.min fails loudly).
+OLD_DAY = RECENT_DAY = ANCIENT_DAY = date.min
+PLAYBACK_CUTOFF = datetime.min.replace(tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _days_of_this_test(monkeypatch) -> None:
+    """OLD_DAY: 100 days back, past the 90-day event retentions; RECENT_DAY: 10 days back;
+    ANCIENT_DAY: 400 days back, past the 365-day rollup retention; PLAYBACK_CUTOFF: 00:00
+    UTC of the day 90 days back."""
+    today = utc_today()
+    days = {
+        "OLD_DAY": today - timedelta(days=100),
+        "RECENT_DAY": today - timedelta(days=10),
+        "ANCIENT_DAY": today - timedelta(days=400),
+        "PLAYBACK_CUTOFF": day_start(today - timedelta(days=90)),
+    }
+    for name, value in days.items():
+        monkeypatch.setattr(sys.modules[__name__], name, value)
+
 
 TABLES = (
     PlaybackEvent,

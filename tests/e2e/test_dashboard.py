@@ -8,7 +8,8 @@ Traffic goes in through the real ingestion endpoint of the live server, then
 `stream_stats_recompute()` builds the daily figures, as the 5-minute job would.
 Heartbeat interval 15 s: heartbeats at 0/15/30/45 s are 60 s of watching.
 
-The data, over two UTC days (DAY_BEFORE = three days ago, DAY = two days ago):
+The data, over two UTC days counted back when the test runs (`seeded.day_before` = DAY_BEFORE
+= three days ago, `seeded.day` = DAY = two days ago):
 
 - "Launch party" (Nightjar Records, Bunny Stream video "guid-launch"):
   DAY_BEFORE: c-1 (desktop, DE) 60 s.
@@ -28,7 +29,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,14 +38,9 @@ import requests
 
 from streams.aggregation import stream_stats_recompute
 from streams.models import BunnyVideoStats, Organizer, Stream, StreamProvider
-from streams.selectors import STATS_COLUMNS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-T0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
-DAY = T0.date()
-DAY_BEFORE = DAY - timedelta(days=1)
 
 DESKTOP_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -59,23 +56,32 @@ TABLET_UA = (
 )
 
 
-def ev(event_type: str, seconds: float, base: datetime = T0) -> dict:
+def ev(event_type: str, seconds: float, base: datetime) -> dict:
     ts = (base + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
     return {"type": event_type, "videoTime": seconds, "ts": ts}
 
 
-def heartbeats(*seconds: float, base: datetime = T0) -> list[dict]:
+def heartbeats(*seconds: float, base: datetime) -> list[dict]:
     return [ev("heartbeat", s, base) for s in seconds]
 
 
+@dataclass(frozen=True)
+class SeededDays:
+    day: date  # two days before the test's own UTC day
+    day_before: date
+
+
 @pytest.fixture
-def seeded(django_db_setup, live_server, settings):
-    """Two organizers, a Bunny and an HLS stream, and traffic sent over HTTP.
+def seeded(django_db_setup, live_server, settings) -> SeededDays:
+    """Two organizers, a Bunny and an HLS stream, and traffic sent over HTTP, on the two
+    days before yesterday counted from the moment the test runs (not from the import).
 
     Asking for `django_db_setup` here creates the test database before the session's
     browser starts Playwright's event loop (Django refuses ORM calls beside a running
     loop unless DJANGO_ALLOW_ASYNC_UNSAFE is set, which only happens per test)."""
     settings.GEOIP_COUNTRY_HEADER = "HTTP_CF_IPCOUNTRY"
+    t0 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+    day, day_before = t0.date(), t0.date() - timedelta(days=1)
     nightjar = Organizer.objects.create(name="Nightjar Records", slug="nightjar")
     other = Organizer.objects.create(name="Other Label", slug="other-label")
     launch = Stream.objects.create(key="launch-party", title="Launch party", organizer=nightjar)
@@ -91,14 +97,14 @@ def seeded(django_db_setup, live_server, settings):
         stream=moon, provider="hls", external_id="https://cdn.example/moon.m3u8", is_primary=True
     )
     fetched = datetime.now(UTC).replace(microsecond=0)
-    for day, views, watch, countries in (
-        (DAY_BEFORE, 3, 40.0, {"DE": 3}),
-        (DAY, 7, 300.0, {"DE": 4, "FR": 3}),
+    for bunny_day, views, watch, countries in (
+        (day_before, 3, 40.0, {"DE": 3}),
+        (day, 7, 300.0, {"DE": 4, "FR": 3}),
     ):
         BunnyVideoStats.objects.create(
             library_id="12345",
             video_guid="guid-launch",
-            day=day,
+            day=bunny_day,
             views=views,
             watch_time_seconds=watch,
             country_views=countries,
@@ -120,25 +126,31 @@ def seeded(django_db_setup, live_server, settings):
         assert response.status_code == 202, response.text
         assert response.json() == {"ingested": len(events)}
 
-    day_before = T0 - timedelta(days=1)
-    send("launch-party", "c-1", heartbeats(0, 15, 30, 45, base=day_before), DESKTOP_UA, "DE")
-    send("launch-party", "c-1", heartbeats(0, 15, 30, 45), DESKTOP_UA, "DE")
+    send(
+        "launch-party",
+        "c-1",
+        heartbeats(0, 15, 30, 45, base=t0 - timedelta(days=1)),
+        DESKTOP_UA,
+        "DE",
+    )
+    send("launch-party", "c-1", heartbeats(0, 15, 30, 45, base=t0), DESKTOP_UA, "DE")
     send(
         "launch-party",
         "c-2",
         [
-            ev("play", 0),
-            ev("heartbeat", 15),
-            ev("buffer_start", 20),
-            ev("buffer_end", 25),
-            ev("error", 50),
-            ev("heartbeat", 60),
+            ev("play", 0, t0),
+            ev("heartbeat", 15, t0),
+            ev("buffer_start", 20, t0),
+            ev("buffer_end", 25, t0),
+            ev("error", 50, t0),
+            ev("heartbeat", 60, t0),
         ],
         MOBILE_UA,
         "FR",
     )
-    send("moonlight-show", "c-3", heartbeats(*range(0, 106, 15)), TABLET_UA, "US")
+    send("moonlight-show", "c-3", heartbeats(*range(0, 106, 15), base=t0), TABLET_UA, "US")
     assert stream_stats_recompute().ran
+    return SeededDays(day=day, day_before=day_before)
 
 
 def kpi_values(page) -> dict[str, str]:
@@ -225,10 +237,10 @@ def test_staff_reads_filters_sorts_and_exports_the_stream_dashboard(
     # Filter by date: all organizers, DAY_BEFORE only: c-1's 60 s on Launch party, and
     # nothing yet on Moonlight.
     page.select_option("select[name=organizer]", "")
-    page.fill("input[name=from]", DAY_BEFORE.isoformat())
-    page.fill("input[name=to]", DAY_BEFORE.isoformat())
+    page.fill("input[name=from]", seeded.day_before.isoformat())
+    page.fill("input[name=to]", seeded.day_before.isoformat())
     page.click("input[type=submit][value=Filter]")
-    page.wait_for_url(f"**to={DAY_BEFORE.isoformat()}**")
+    page.wait_for_url(f"**to={seeded.day_before.isoformat()}**")
     assert table_streams(page) == ["launch-party", "moonlight-show"]
     launch = row_cells(page, "launch-party")
     assert (launch["Unique viewers"], launch["Sessions"], launch["Watch time (s)"]) == (
@@ -244,9 +256,27 @@ def test_staff_reads_filters_sorts_and_exports_the_stream_dashboard(
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download CSV").click()
     download = download_info.value
-    assert download.suggested_filename == f"stream-stats_{DAY_BEFORE}_{DAY_BEFORE}.csv"
+    assert (
+        download.suggested_filename == f"stream-stats_{seeded.day_before}_{seeded.day_before}.csv"
+    )
     rows = list(csv.reader(io.StringIO(Path(download.path()).read_text("utf-8"))))
-    assert rows[0] == STATS_COLUMNS
+    assert rows[0] == [  # SPEC §5.5 order
+        "stream_id",
+        "title",
+        "organizer",
+        "provider",
+        "unique_viewers",
+        "sessions",
+        "total_watch_seconds",
+        "avg_watch_seconds",
+        "peak_concurrent_viewers",
+        "buffer_ratio",
+        "error_rate",
+        "top_countries",
+        "device_breakdown",
+        "bunny",
+        "last_calculated_at",
+    ]
     by_stream = {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
     assert set(by_stream) == {"launch-party", "moonlight-show"}
     assert by_stream["launch-party"]["total_watch_seconds"] == "60"
@@ -281,9 +311,9 @@ def test_stream_pages_show_charts_and_the_bunny_block_only_for_bunny(
     assert bunny.locator('[data-bunny="watch_time"]').inner_text() == "5m 40s"
     assert bunny.locator('[data-bunny="engagement_score"]').inner_text() == "72.5"
     assert bunny.locator('[data-bunny="country_views"]').inner_text() == "DE 7, FR 3"
-    day_row = page.locator(f'#daily_list tr[data-day="{DAY}"] td')
+    day_row = page.locator(f'#daily_list tr[data-day="{seeded.day}"] td')
     assert [day_row.nth(i).inner_text() for i in range(day_row.count())] == [
-        DAY.isoformat(),
+        seeded.day.isoformat(),
         "2",
         "2",
         "300",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.utils import timezone
 
 from analytics.models import Event
 
@@ -75,7 +76,9 @@ def test_page_views_clicks_and_user_id_arrive_as_specified(page, live_server, wa
     page.click("#cta")
 
     wait_until(lambda: Event.objects.count() == 8, message=f"{Event.objects.count()} events")
-    page.wait_for_timeout(1500)  # a further debounce window: nothing else may arrive
+    # Nothing else can arrive: the SDK holds nothing more and says it sent exactly these 8.
+    page.wait_for_function("EchoPilot.pending() === 0 && EchoPilot.stats().sent === 8")
+    assert Event.objects.count() == 8
     rows = list(Event.objects.order_by("occurred_at", "id"))
     assert [(e.event_type, e.feature, e.user_id) for e in rows] == [
         ("page_view", "telemetry_demo", ""),
@@ -105,7 +108,8 @@ def test_offline_events_are_delivered_once_when_back_online(page, live_server, w
     _open_demo(page, live_server, wait_until)
     page.context.set_offline(True)
     uuids = _track(page, 5)
-    page.wait_for_timeout(1500)  # past the 1 s debounce: a send would have happened by now
+    # Ask for the send at once instead of waiting out the 1 s debounce: offline, it keeps them.
+    page.evaluate("EchoPilot.flush()")
     assert not Event.objects.filter(event_type="offline_test").exists()
     assert page.evaluate("EchoPilot.pending()") == 5
     assert _indexeddb_count(page) == 5
@@ -138,8 +142,11 @@ def test_a_reload_while_offline_still_delivers_from_indexeddb(page, live_server,
 
     wait_until(lambda: len(_seqs()) >= 3, message="events kept in IndexedDB not delivered")
     wait_until(lambda: Event.objects.filter(url=f"{DEMO}?tab=after-reload").exists())
-    page.wait_for_function("EchoPilot.pending() === 0")
-    page.wait_for_timeout(300)
+    # Delivered and forgotten: nothing queued, nothing left in IndexedDB to send again.
+    wait_until(
+        lambda: page.evaluate("EchoPilot.pending()") == 0 and _indexeddb_count(page) == 0,
+        message="the SDK still holds events",
+    )
     assert _seqs() == [0, 1, 2]
     assert _indexeddb_count(page) == 0
 
@@ -160,15 +167,18 @@ def test_events_of_a_tab_that_crashed_offline_are_sent_by_the_next_page(
     page.close()
     context.set_offline(False)
     next_page = context.new_page()
-    next_page.wait_for_timeout(500)
     assert not Event.objects.filter(event_type="offline_test").exists()
 
+    opened_at = timezone.now()
     next_page.goto(f"{live_server.url}{DEMO}?tab=next")
     wait_until(
         lambda: len(_seqs()) >= 3, message="events kept in IndexedDB not delivered", on=next_page
     )
     next_page.wait_for_function("EchoPilot.pending() === 0")
     assert _seqs() == [0, 1, 2]
+    # Received after the next page opened: it sent them, not a beacon of the crashed tab.
+    received = Event.objects.filter(event_type="offline_test").values_list("received_at", flat=True)
+    assert all(at >= opened_at for at in received), (opened_at, list(received))
     assert _indexeddb_count(next_page) == 0
 
 
@@ -226,7 +236,10 @@ def test_a_server_answering_503_for_a_while_loses_and_duplicates_nothing(
         timeout=20,
         message=f"{len(attempts)} attempts",
     )
-    page.wait_for_timeout(1500)
+    # No retry is left to come: nothing queued, no failure outstanding, all 7 sent.
+    page.wait_for_function(
+        "(s => s.queued === 0 && s.failures === 0 && s.sent === 7)(EchoPilot.stats())"
+    )
     stats = page.evaluate("EchoPilot.stats()")
     assert stats["retried"] == 3 and stats["dropped"] == 0
     # Every retry carried the same events with the same uuids.
@@ -252,7 +265,10 @@ def test_a_batch_the_server_refuses_with_4xx_is_dropped_not_retried(page, live_s
     page.wait_for_function("EchoPilot.stats().dropped === 1")
     _track(page, 2, event_type="after_refusal")
     wait_until(lambda: len(_seqs("after_refusal")) == 2)
-    page.wait_for_timeout(1500)
+    # The refused page view is not retried: the SDK dropped it, sent the 2 and holds nothing.
+    page.wait_for_function(
+        "(s => s.queued === 0 && s.dropped === 1 && s.sent === 2)(EchoPilot.stats())"
+    )
     assert attempts == [1, 2]
     assert not Event.objects.filter(event_type="page_view").exists()
 

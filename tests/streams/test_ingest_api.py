@@ -70,6 +70,7 @@ def test_unknown_stream_id_is_rejected(stream, post_events):
 
 def test_stream_deleted_after_a_batch_is_unknown_to_the_next_one(stream, post_events):
     assert post_events(good_batch()).status_code == 202
+    assert PlaybackEvent.objects.filter(stream=stream).count() == 3
     deleted_id = stream.pk
     Stream.objects.filter(pk=deleted_id).delete()
     assert PlaybackEvent.objects.count() == 0
@@ -200,6 +201,10 @@ def test_extra_of_exactly_2_kib_is_accepted(stream, post_events):
     events[2]["extra"] = {"code": "x" * padding}
     response = post_events(batch("launch-party", "c-1", events))
     assert response.status_code == 202, response.content
+    assert response.json() == {"ingested": 3}
+    stored = PlaybackEvent.objects.get(type="error").extra
+    assert stored == {"code": "x" * padding}
+    assert len(json.dumps(stored, separators=(",", ":"))) == 2048
 
 
 def test_batch_with_a_good_event_and_a_bad_one_stores_nothing(stream, post_events):
@@ -298,6 +303,9 @@ def test_body_of_exactly_256_kib_is_accepted(stream, post_events):
     assert len(body.encode()) == MAX_BODY
     response = post_events(body)
     assert response.status_code == 202, response.content
+    assert response.json() == {"ingested": 3}
+    assert PlaybackEvent.objects.count() == 3
+    assert PlaybackBatch.objects.get().event_count == 3
 
 
 def test_repeated_batch_id_is_stored_once_and_answered_the_same(stream, post_events):
@@ -414,6 +422,7 @@ def test_cors_header_on_the_post_itself(stream, post_events, settings):
     response = post_events(good_batch(), HTTP_ORIGIN="https://player.example.com")
     assert response.status_code == 202
     assert response["Access-Control-Allow-Origin"] == "https://player.example.com"
+    assert PlaybackEvent.objects.count() == 3
 
 
 # --- §10: no input makes the service answer 5xx ---------------------------------------
@@ -487,7 +496,16 @@ def test_odd_input_never_gets_a_5xx(stream, client, body):
         "/analytics/events", data=body, content_type="application/json", HTTP_USER_AGENT="x"
     )
     assert response.status_code < 500, response.content[:300]
-    if response.status_code == 400:
+    if response.status_code == 202:
+        # Accepted: exactly the one event of the batch is stored, in one batch and session.
+        assert response.json() == {"ingested": 1}
+        assert PlaybackEvent.objects.count() == 1
+        assert PlaybackBatch.objects.get().event_count == 1
+        assert ViewerSession.objects.get().event_count == 1
+    else:
+        # Refused: a 400 (415 for the empty body, sent without a Content-Type) that says
+        # why, and nothing of the batch is stored.
+        assert response.status_code in (400, 415), response.content[:300]
         assert response.json()["error"]
         assert_nothing_stored()
 
