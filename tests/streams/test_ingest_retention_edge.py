@@ -18,7 +18,7 @@ from echonest_analytics.ingestion import IngestRejected
 from streams.ingest import playback_batch_ingest
 from streams.models import PlaybackBatch, PlaybackEvent, ViewerSession
 
-from .conftest import DESKTOP_UA, batch, ev
+from .conftest import batch, ev
 
 pytestmark = pytest.mark.django_db
 
@@ -61,9 +61,7 @@ def test_an_event_90_days_1_hour_old_rejects_its_batch_and_nothing_is_stored(str
 
 def ingest(age: timedelta):
     body = json.dumps(batch("launch-party", "c-1", [ev("play", 0, RECEIVED_AT - age)])).encode()
-    return playback_batch_ingest(
-        body=body, user_agent=DESKTOP_UA, country="", device="desktop", received_at=RECEIVED_AT
-    )
+    return playback_batch_ingest(body=body, country="", device="desktop", received_at=RECEIVED_AT)
 
 
 def test_an_event_exactly_90_days_old_is_accepted(stream):
