@@ -10,7 +10,7 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-packages-test system-packages-run run test lint format migrate seed worker beat web \
-        aggregate bench-ingest bench-aggregate bench-usage clean
+        aggregate bench-ingest bench-aggregate bench-usage bench-soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ bench-ingest: install  ## playback ingestion over HTTP (gunicorn, production set
 bench-aggregate: export DEBUG ?= true
 bench-aggregate: install  ## aggregate 1,000,000 seeded playback events from scratch: seconds, peak memory
 	$(BIN)/python -m benchmarks.aggregate $(BENCH_ARGS)
+
+bench-soak: install  ## sustained ingestion at half capacity (BENCH_ARGS="--minutes 10"): errors, p95/min, RSS
+	$(BIN)/python -m benchmarks.soak $(BENCH_ARGS)
 
 bench-usage: export DEBUG ?= true
 bench-usage: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/echonest_bench_usage
