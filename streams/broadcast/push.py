@@ -57,9 +57,10 @@ def _text(max_length: int, *, min_length: int = 0) -> Any:
     ]
 
 
-# An id of the playout or SAM: a string or a non-negative integer, stored as text.
+# An id of the playout or SAM: a string or a non-negative 64-bit integer, stored as text.
 ExternalId = (
-    _text(_column_length(Song, "external_id"), min_length=1) | Annotated[int, msgspec.Meta(ge=0)]
+    _text(_column_length(Song, "external_id"), min_length=1)
+    | Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 )
 Title = _text(_column_length(Song, "title"))
 Artist = _text(_column_length(Song, "artist"))

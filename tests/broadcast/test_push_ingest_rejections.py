@@ -315,3 +315,36 @@ def test_another_content_type_is_415(client, key, content_type):
 
     assert response.status_code == 415, response.content
     assert stored_counts() == NOTHING_STORED
+
+
+# --- §10: odd input is a 4xx, never a 5xx ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"batchId": "0f8e7c1a-2b3d-4e5f-8a9b-1c2d3e4f5a6b", "plays": [{"ts": "2026-11-21T10:00:00Z", '
+        '"songId": 1' + "0" * 200 + ', "title": "", "artist": "", "playedMs": 1}]}',
+        '{"batchId": "0f8e7c1a-2b3d-4e5f-8a9b-1c2d3e4f5a6b", "log": [{"ts": "2026-11-21T10:00:00Z", '
+        '"level": "info", "category": "audio", "event": "e", "message": "", "metadata": {"a": '
+        + "[" * 20000
+        + "]" * 20000
+        + "}}]}",
+        '{"batchId": "0f8e7c1a-2b3d-4e5f-8a9b-1c2d3e4f5a6b", "log": [' + "null," * 10 + "null]}",
+        '{"batchId": "0f8e7c1a-2b3d-4e5f-8a9b-1c2d3e4f5a6b", "health": [{"ts": "+275760-09-13T00:00:00Z"}]}',
+    ],
+    ids=["huge-integer-song-id", "deeply-nested-metadata", "null-items", "year-275760"],
+)
+def test_odd_input_is_400_never_5xx(client, key, body):
+    response = push(client, "nightjar-fm", key, body)
+
+    assert response.status_code == 400, response.content
+    assert stored_counts() == NOTHING_STORED
+
+
+def test_an_integer_song_id_must_fit_64_bits(client, key):
+    too_big = push(client, "nightjar-fm", key, push_batch(plays=[play_item(songId=2**63)]))
+    assert_rejected(too_big, names="plays[0].songId", detail="plays[0].songId")
+
+    largest = push(client, "nightjar-fm", key, push_batch(plays=[play_item(songId=2**63 - 1)]))
+    assert largest.status_code == 202, largest.content
