@@ -273,7 +273,10 @@ def _upsert_by_present_fields(
     groups: dict[tuple[str, ...], list[models.Model]] = defaultdict(list)
     for instance, update_fields in rows:
         groups[update_fields].append(instance)
-    for update_fields, instances in groups.items():
+    for update_fields, instances in sorted(groups.items()):
+        # In key order: two batches upserting the same rows then take their row locks in
+        # the same order, which keeps concurrent pushes from deadlocking each other.
+        instances.sort(key=lambda instance: instance.external_id)
         model.objects.bulk_create(
             instances,
             update_conflicts=True,
