@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 ACCEPTED_CONTENT_TYPES = frozenset({"application/json", "text/plain"})
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 
 
 class IngestRejected(Exception):
@@ -80,6 +81,9 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder) -> Any:
     except msgspec.ValidationError as exc:
         match = _MSGSPEC_PATH.match(str(exc))
         message, path = match.group("message"), match.group("path")
+        missing = _MISSING_FIELD.match(message)
+        if missing:  # name the absent field itself, not only the object that lacks it
+            path = f"{path or ''}.{missing.group('name')}"
         if path is None:
             raise IngestRejected(f"Body is not a valid batch: {message}") from None
         field = _json_path(path)

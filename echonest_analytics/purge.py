@@ -2,18 +2,26 @@
 
 Deletes run in bounded batches (Saleor's `delete_expired_checkouts`): one call deletes at
 most `batch_size` rows per table, each batch a `DELETE … WHERE id IN (SELECT id … LIMIT n)`
-in its own short transaction, and says whether rows remain; callers loop or re-enqueue.
+in its own short transaction, and says whether rows remain. `purge_until_done` repeats
+such steps until nothing old is left or a time budget runs out (the task then
+re-enqueues itself).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Model, QuerySet
 
 from .days import utc_today
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 10_000
 
@@ -67,3 +75,43 @@ def purge_step(
         deleted[table_name(model)] = count
         has_more = has_more or more
     return PurgeResult(deleted=deleted, has_more=has_more)
+
+
+PurgeStepFunction = Callable[..., PurgeResult]  # (*, now, batch_size, dry_run) -> PurgeResult
+
+
+def purge_until_done(
+    steps: Sequence[PurgeStepFunction],
+    *,
+    name: str,
+    now: dt.datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    dry_run: bool = False,
+    max_seconds: float | None = None,
+) -> PurgeResult:
+    """Run every step (one bounded batch per table each) again and again until none has
+    rows left. With `max_seconds`, stops after the round that crosses it and says
+    `has_more` when rows remain. With `dry_run`, one round counts what would go."""
+    started = time.monotonic()
+    totals: Counter[str] = Counter()
+    rounds = 0
+    while True:
+        rounds += 1
+        has_more = False
+        for step in steps:
+            deleted, more = step(now=now, batch_size=batch_size, dry_run=dry_run)
+            totals.update(deleted)
+            has_more = has_more or more
+        if not has_more or (max_seconds is not None and time.monotonic() - started >= max_seconds):
+            break
+    result = PurgeResult(deleted=dict(totals), has_more=has_more)
+    logger.info(
+        "%s%s: %s in %d step(s), %.2fs%s",
+        name,
+        " (dry run, nothing deleted)" if dry_run else "",
+        ", ".join(f"{table} {count}" for table, count in result.deleted.items()),
+        rounds,
+        time.monotonic() - started,
+        "; more rows remain" if result.has_more else "",
+    )
+    return result

@@ -44,4 +44,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=4, minute=0),
         "options": _expiring(6 * HOUR),
     },
+    # Broadcast event log retention (SPEC §9.3); re-enqueues itself while old rows remain.
+    "broadcast-purge-log": {
+        "task": "broadcast.purge_log",
+        "schedule": crontab(hour=4, minute=30),
+        "options": _expiring(6 * HOUR),
+    },
 }

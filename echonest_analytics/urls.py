@@ -20,5 +20,6 @@ urlpatterns = [
     # App URLs come before the admin so its catch-all never shadows /admin/analytics/… pages.
     path("", include("streams.urls")),
     path("", include("analytics.urls")),
+    path("", include("streams.broadcast.urls")),
     path("admin/", admin.site.urls),
 ]

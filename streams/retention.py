@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-from collections import Counter
 
 from django.conf import settings
 from django.db.models import Exists, Model, OuterRef, QuerySet
 
 from analytics.retention import product_purge
 from echonest_analytics.days import day_start
-from echonest_analytics.purge import BATCH_SIZE, PurgeResult, purge_step, retention_cutoff_day
+from echonest_analytics.purge import (
+    BATCH_SIZE,
+    PurgeResult,
+    purge_step,
+    purge_until_done,
+    retention_cutoff_day,
+)
 
 from .models import PlaybackBatch, PlaybackEvent, ViewerSession
 
@@ -107,25 +111,11 @@ def retention_purge(
     `has_more` when rows remain (the task then re-enqueues itself). With `dry_run`,
     counts what would go and changes nothing.
     """
-    started = time.monotonic()
-    totals: Counter[str] = Counter()
-    steps = 0
-    while True:
-        steps += 1
-        has_more = False
-        for purge in (playback_purge, product_purge):
-            deleted, more = purge(now=now, batch_size=batch_size, dry_run=dry_run)
-            totals.update(deleted)
-            has_more = has_more or more
-        if not has_more or (max_seconds is not None and time.monotonic() - started >= max_seconds):
-            break
-    result = PurgeResult(deleted=dict(totals), has_more=has_more)
-    logger.info(
-        "retention purge%s: %s in %d step(s), %.2fs%s",
-        " (dry run, nothing deleted)" if dry_run else "",
-        ", ".join(f"{table} {count}" for table, count in result.deleted.items()),
-        steps,
-        time.monotonic() - started,
-        "; more rows remain" if result.has_more else "",
+    return purge_until_done(
+        (playback_purge, product_purge),
+        name="retention purge",
+        now=now,
+        batch_size=batch_size,
+        dry_run=dry_run,
+        max_seconds=max_seconds,
     )
-    return result

@@ -82,6 +82,9 @@ class BroadcastBatch(models.Model):
     batch_id = models.UUIDField()
     received_at = models.DateTimeField()
     item_count = models.PositiveIntegerField()
+    ingested = models.JSONField(
+        default=dict, blank=True, help_text="Items stored per part: the answer a retry gets again."
+    )
 
     class Meta:
         constraints = [
