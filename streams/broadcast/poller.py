@@ -319,7 +319,7 @@ def _song_for_title(*, station: Station, title: str) -> Song:
 
 
 def _play_end(play: Play, *, at: datetime) -> None:
-    play.played_ms = max(0, int((at - play.started_at).total_seconds() * 1000))
+    play.played_ms = max(0, (at - play.started_at) // timedelta(milliseconds=1))
     play.save(update_fields=["played_ms"])
 
 
