@@ -209,7 +209,9 @@ def _readings_fetch(encoders: list[StreamProvider]) -> list[_EncoderReading]:
         for e in unconfigured
     }
     started = time.monotonic()
-    deadline = started + min(ROUND_BUDGET_SECONDS, max(3 * timeout, 1.0) + 2 * timeout)
+    # A status answer and then a client list, each within connect + read timeouts, with
+    # room to spare; never past the round budget.
+    deadline = started + min(ROUND_BUDGET_SECONDS, max(5 * timeout, 1.0))
     executor = ThreadPoolExecutor(
         max_workers=max(1, min(POLL_WORKERS, len(servers))), thread_name_prefix="listener-poll"
     )
