@@ -10,7 +10,7 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-packages-test system-packages-run run test lint format migrate seed worker beat web \
-        aggregate bench-ingest bench-aggregate bench-usage clean
+        aggregate bench-ingest bench-aggregate bench-usage bench-poll clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -84,6 +84,10 @@ bench-ingest: install  ## playback ingestion over HTTP (gunicorn, production set
 bench-aggregate: export DEBUG ?= true
 bench-aggregate: install  ## aggregate 1,000,000 seeded playback events from scratch: seconds, peak memory
 	$(BIN)/python -m benchmarks.aggregate $(BENCH_ARGS)
+
+bench-poll: export DEBUG ?= true
+bench-poll: install  ## one listener poll round over 200 encoders on a local stand-in, 10 % slow or unreachable: seconds
+	$(BIN)/python -m benchmarks.poll $(BENCH_ARGS)
 
 bench-usage: export DEBUG ?= true
 bench-usage: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/echonest_bench_usage
