@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, OuterRef, Subquery
@@ -138,7 +139,9 @@ def _http_get(
         ) as response:
             body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
             status = response.status_code
-    except (requests.RequestException, OSError) as exc:
+    # urllib3's errors surface unwrapped from the body read (a server that sends its
+    # headers, then stalls); ValueError from an odd configured URL.
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         return _Answer(
             elapsed=time.monotonic() - started, failure=UNREACHABLE, detail=type(exc).__name__
         )
@@ -240,7 +243,11 @@ def _readings_fetch(encoders: list[StreamProvider]) -> list[_EncoderReading]:
                     for reading in _server_readings(target, answer):
                         results[reading.encoder.pk] = reading
                         auth = _admin_auth(reading.encoder)
-                        if reading.reading.source_up and auth and target.provider == "icecast":
+                        if (
+                            reading.reading.source_up
+                            and auth
+                            and target.provider == StreamProvider.Provider.ICECAST
+                        ):
                             submit(
                                 "clients",
                                 reading.encoder,

@@ -5,6 +5,8 @@ credential in any log."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -202,3 +204,39 @@ def test_the_task_and_the_command_run_one_round(station, stand_in, capsys):
     assert ListenerSnapshot.objects.count() == 2
     out = capsys.readouterr().out
     assert "Polled 1 encoders" in out and "12 listeners" in out
+
+
+def test_a_server_that_stalls_after_its_headers_is_unreachable_not_a_crash(
+    station, stand_in, settings
+):
+    settings.BROADCAST_POLL_TIMEOUT = 0.5
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def stall() -> None:
+        connection, _ = listener.accept()
+        connection.recv(4096)
+        connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{"icestats"')
+        stop.wait(5)
+        connection.close()
+
+    thread = threading.Thread(target=stall, daemon=True)
+    thread.start()
+    healthy = stand_in()
+    healthy.routes["/status-json.xsl"] = (200, icecast_status(mount("/ok.mp3", 2)), 0)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stalled = encoder_add(station, provider="icecast", external_id="/live.mp3", url=url)
+    fine = encoder_add(station, provider="icecast", external_id="/ok.mp3", url=healthy.url)
+    try:
+        summary = listeners_poll(now=at(0))
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+    assert ListenerSnapshot.objects.get(encoder=stalled).source_up is False
+    assert ListenerSnapshot.objects.get(encoder=fine).listeners == 2
+    assert summary.failures == 1
+    assert [e for e, _, enc in log_events(station) if enc == "/live.mp3"] == ["server_unreachable"]
