@@ -10,7 +10,7 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-packages-test system-packages-run run test lint format migrate seed worker beat web \
-        aggregate bench-ingest bench-aggregate bench-usage bench-soak clean
+        aggregate bench-ingest bench-aggregate bench-usage bench-soak bench-poll clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -85,6 +85,10 @@ bench-aggregate: install  ## aggregate 1,000,000 seeded playback events from scr
 
 bench-soak: install  ## sustained ingestion at half capacity (BENCH_ARGS="--minutes 10"): errors, p95/min, RSS
 	$(BIN)/python -m benchmarks.soak $(BENCH_ARGS)
+
+bench-poll: export DEBUG ?= true
+bench-poll: install  ## one listener poll round over 200 encoders on a local stand-in, 10 % slow or unreachable: seconds
+	$(BIN)/python -m benchmarks.poll $(BENCH_ARGS)
 
 bench-usage: export DEBUG ?= true
 bench-usage: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/echonest_bench_usage

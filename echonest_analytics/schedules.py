@@ -50,4 +50,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=4, minute=30),
         "options": _expiring(6 * HOUR),
     },
+    # Broadcast listener poll (SPEC §9.2): a round is bounded well under its interval;
+    # a round not started within 25 s is dropped, the next one is due anyway.
+    "broadcast-poll-listeners": {
+        "task": "broadcast.poll_listeners",
+        "schedule": 30,
+        "options": _expiring(25),
+    },
 }

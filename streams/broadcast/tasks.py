@@ -7,6 +7,7 @@ from celery import shared_task
 from echonest_analytics.locks import job_lock
 
 from .alerts import webhook_deliver
+from .poller import listeners_poll
 from .retention import BATCH_SIZE, broadcast_log_purge
 
 LOG_PURGE_LOCK = "broadcast.log-purge"
@@ -37,3 +38,9 @@ def purge_log(
             expires=LOG_PURGE_FOLLOW_UP_EXPIRES,
         )
     return {"deleted": result.deleted, "has_more": result.has_more}
+
+
+@shared_task(name="broadcast.poll_listeners", ignore_result=True)
+def poll_listeners() -> dict:
+    """One listener poll round over every encoder (SPEC §9.2), every 30 s under beat."""
+    return listeners_poll().as_dict()
