@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from streams.models import StreamProvider
 
@@ -400,7 +401,8 @@ def _listening_per_bucket(
     in_list = ", ".join(["%s"] * len(encoder_ids))
     lower = min(start for start, _ in buckets)
     upper = max(end for _, end in buckets)
-    series = "s.encoder_id" if per_encoder else "0"
+    # A literal in GROUP BY would name a column position; the station total groups by day.
+    series, group_by = ("s.encoder_id", "b.idx, s.encoder_id") if per_encoder else ("0", "b.idx")
     overlap = f"({_least('s.t_end', 'b.b_end')} - {_greatest('s.t', 'b.b_start')})"
     sql = f"""
         WITH {buckets_sql},
@@ -413,7 +415,7 @@ def _listening_per_bucket(
         SELECT b.idx, {series}, SUM({overlap}), COUNT(*), COUNT(DISTINCT s.listener)
         FROM sessions s JOIN buckets b ON s.t < b.b_end AND s.t_end > b.b_start
         WHERE s.t_end - s.t >= {COUNTING_SESSION_SECONDS}
-        GROUP BY b.idx, {series}
+        GROUP BY {group_by}
     """
     params = [*bucket_params, *encoder_ids, _db_datetime(upper), _db_datetime(lower)]
     with connection.cursor() as cursor:
@@ -556,12 +558,14 @@ def _state_changes(
     """
     with connection.cursor() as cursor:
         cursor.execute(wrapped, params)
-        return [
-            (connection.ops.convert_datetimefield_value(taken_at, None, connection), bool(up))
-            if isinstance(taken_at, str)
-            else (taken_at, bool(up))
-            for taken_at, up in cursor.fetchall()
-        ]
+        return [(_aware(taken_at), bool(up)) for taken_at, up in cursor.fetchall()]
+
+
+def _aware(value) -> dt.datetime:
+    """A datetime read by raw SQL: SQLite hands back naive UTC text."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=dt.UTC)
 
 
 def _uptime_of(
