@@ -57,4 +57,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 30,
         "options": _expiring(25),
     },
+    # SAM import (SPEC §9.2) for stations with a SAM database URL; the job takes its own
+    # lock, so a slow run is never overlapped.
+    "broadcast-import-sam": {
+        "task": "broadcast.import_sam",
+        "schedule": 5 * MINUTE,
+        "options": _expiring(5 * MINUTE - 10),
+    },
 }

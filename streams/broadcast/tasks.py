@@ -9,6 +9,7 @@ from echonest_analytics.locks import job_lock
 from .alerts import webhook_deliver
 from .poller import listeners_poll
 from .retention import BATCH_SIZE, broadcast_log_purge
+from .sam import import_sam as sam_import_run
 
 LOG_PURGE_LOCK = "broadcast.log-purge"
 # One run deletes for about this long, then hands the rest to a fresh run (Saleor style).
@@ -44,3 +45,9 @@ def purge_log(
 def poll_listeners() -> dict:
     """One listener poll round over every encoder (SPEC §9.2), every 30 s under beat."""
     return listeners_poll().as_dict()
+
+
+@shared_task(name="broadcast.import_sam", ignore_result=True)
+def import_sam() -> dict:
+    """Import new SAM rows for every station with a SAM database URL (SPEC §9.2)."""
+    return sam_import_run().as_dict()

@@ -1,4 +1,4 @@
-"""Load the demo: an admin login plus simulated playback and product traffic.
+"""Load the demo: an admin login plus simulated playback, product and broadcast traffic.
 
 Safe to run again: the admin keeps its password, and the demo traffic is only
 generated when it is not there yet (`--reset` regenerates it).
@@ -41,9 +41,14 @@ class Command(BaseCommand):
 
     def _seeders(self):
         from analytics.demo import seed_product_demo
+        from streams.broadcast.demo import seed_broadcast_demo
         from streams.demo import seed_playback_demo
 
-        return [("Playback demo", seed_playback_demo), ("Product demo", seed_product_demo)]
+        return [
+            ("Playback demo", seed_playback_demo),
+            ("Product demo", seed_product_demo),
+            ("Broadcast demo", seed_broadcast_demo),
+        ]
 
     def _ensure_admin(self) -> str:
         users = get_user_model()
