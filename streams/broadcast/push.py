@@ -36,6 +36,7 @@ from .models import (
     Station,
 )
 from .secrets import identity_hash, station_ingest_key_matches
+from .selectors import listeners_at_starts
 
 MAX_ITEMS = 500
 METADATA_MAX_BYTES = 4096
@@ -392,6 +393,11 @@ def _plays_insert(
     # the batch: the playout may report the play before (or without) the request.
     if not plays:
         return
+    # SPEC §9.3: a play the playout sent without a listener count takes the station total
+    # of the latest poll round at or before its start, when that round is fresh.
+    polled = listeners_at_starts(
+        station=station, instants=[play.ts for play in plays if play.listeners is None]
+    )
     insert_rows(
         Play,
         _PLAY_COLUMNS,
@@ -402,7 +408,7 @@ def _plays_insert(
                 play.ts,
                 play.played_ms,
                 play.crossfade,
-                play.listeners,
+                play.listeners if play.listeners is not None else polled.get(play.ts),
                 request_ids.get(str(play.request_id)) if play.request_id is not None else None,
                 Play.Source.PUSH,
                 None,

@@ -358,3 +358,31 @@ def test_the_schema_documents_the_push_body_and_its_answers(client):
     assert set(batch["properties"]) == {"batchId", "log", "plays", "requests", "health"}
     health = schema["components"]["schemas"]["BroadcastPushHealth"]
     assert health["properties"]["ringBufferFillDeckA"]["maximum"] == 1
+
+
+def test_a_play_without_a_listener_count_takes_the_latest_fresh_poll_round(client, station, key):
+    from datetime import timedelta
+
+    from streams.broadcast.models import ListenerSnapshot
+    from streams.models import StreamProvider
+
+    encoders = [
+        StreamProvider.objects.create(
+            stream=station.stream, provider="icecast", external_id=mount, config={}
+        )
+        for mount in ("/live.mp3", "/live.aac")
+    ]
+    round_at = T0 - timedelta(seconds=20)  # 20 s before the play: fresh
+    for encoder, listeners in zip(encoders, (7, 5), strict=True):
+        ListenerSnapshot.objects.create(
+            encoder=encoder, taken_at=round_at, round_at=round_at, listeners=listeners
+        )
+
+    plays = [play_item(), play_item(ts=at(90), songId=2), play_item(ts=at(5), listeners=3)]
+    response = push(client, station.key, key, push_batch(plays=plays))
+
+    assert response.status_code == 202, response.content
+    by_start = {p.started_at: p.listeners_at_start for p in Play.objects.all()}
+    assert by_start[T0] == 12  # 7 + 5: the two encoders' counts of the same round
+    assert by_start[T0 + timedelta(seconds=90)] is None  # that round is 110 s old: stale
+    assert by_start[T0 + timedelta(seconds=5)] == 3  # a count the playout sent is kept
