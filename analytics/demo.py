@@ -134,6 +134,22 @@ def _demo_events(*, now: dt.datetime) -> list[NewEvent]:
                     metadata={"demo": True},
                 )
             )
+        if offset == 0:
+            # A few users are in the app right now: today is never empty, not even just
+            # after midnight.
+            for n in (active or candidates)[:3]:
+                at = now - dt.timedelta(seconds=rng.uniform(0, min(seconds, 900)))
+                events.append(
+                    NewEvent(
+                        uuid=uuid.UUID(int=rng.getrandbits(128), version=4),
+                        event_type="page_view",
+                        occurred_at=at,
+                        user_id=_demo_email(n),
+                        feature="dashboard",
+                        url="/dashboard",
+                        metadata={"demo": True},
+                    )
+                )
     events.sort(key=lambda e: e.occurred_at)
     return events
 

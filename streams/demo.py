@@ -437,6 +437,14 @@ class _Traffic:
                 minutes = self._minutes(PREMIERE_MINUTES)
                 # The premiere drew newcomers, and its load showed in the player.
                 self._viewing(start, minutes, known=len(self.regulars), stress=1.5, newcomer=0.5)
+        if offset == 0:
+            # A few viewers are watching right now: today is never empty, not even just
+            # after midnight, and the live viewer count has someone to show.
+            elapsed = (self.now - day_start).total_seconds()
+            for _ in range(2):
+                start = self.now - timedelta(seconds=rng.uniform(1, max(1, min(elapsed, 1200))))
+                minutes = self._minutes(audience.minutes)
+                self._viewing(max(start, day_start), minutes, known=known, stress=1.0)
         for _ in range(rng.choice([0, 1, 1, 2])):
             user_agent = _weighted(rng, BOT_USER_AGENTS)
             bot = _Viewer(
