@@ -17,8 +17,11 @@ import random
 import uuid
 
 from django.db import transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from echonest_analytics.days import day_start
 from echonest_analytics.redis import get_redis
 
 from . import live_counters
@@ -154,14 +157,36 @@ def _demo_events(*, now: dt.datetime) -> list[NewEvent]:
     return events
 
 
+def _anonymous_totals_unwind(redis_client) -> None:
+    """Take the anonymous demo events out of the live daily totals.
+
+    `erase_member` takes each demo user's counts out of every key; an event without a
+    user is only in its day's totals hash, and would be counted again by the new demo.
+    """
+    oldest = timezone.now().date() - dt.timedelta(days=live_counters.DAILY_KEY_TTL_DAYS - 1)
+    counts = (
+        Event.objects.filter(metadata__demo=True, user_id="", occurred_at__gte=day_start(oldest))
+        .annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
+        .values("day", "event_type")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("day", "event_type", "n")
+    )
+    for day, event_type, n in counts:
+        key = live_counters.totals_key(day)
+        if redis_client.hincrby(key, event_type, -n) <= 0:
+            redis_client.hdel(key, event_type)
+
+
 def _demo_reset() -> None:
     days = set(
         DailyRollup.objects.filter(
             day__gte=timezone.now().date() - dt.timedelta(days=DEMO_DAYS)
         ).values_list("day", flat=True)
     )
-    Event.objects.filter(metadata__demo=True).delete()
     redis_client = get_redis()
+    _anonymous_totals_unwind(redis_client)
+    Event.objects.filter(metadata__demo=True).delete()
     for n in range(DEMO_USERS):
         live_counters.erase_member(redis_client, _demo_email(n))
     today = timezone.now().date()
