@@ -53,8 +53,9 @@ def _demo_email(n: int) -> str:
     return f"listener{n:03d}@{DEMO_DOMAIN}"
 
 
-def _hour_weights(*, peak: float, spread: float) -> list[float]:
-    """A day's rhythm in UTC hours: a bell around `peak` (wrapping at midnight) over a floor."""
+def demo_hour_weights(*, peak: float, spread: float) -> list[float]:
+    """A day's rhythm in UTC hours: a bell around `peak` (wrapping at midnight) over a
+    quiet floor. The playback demo shapes its viewers' days with it too."""
     weights = []
     for hour in range(24):
         distance = (hour + 0.5 - peak + 12) % 24 - 12
@@ -62,8 +63,8 @@ def _hour_weights(*, peak: float, spread: float) -> list[float]:
     return weights
 
 
-WEEKDAY_HOURS = _hour_weights(peak=19.5, spread=3.5)
-WEEKEND_HOURS = _hour_weights(peak=15.0, spread=4.5)
+WEEKDAY_HOURS = demo_hour_weights(peak=19.5, spread=3.5)
+WEEKEND_HOURS = demo_hour_weights(peak=15.0, spread=4.5)
 
 
 def _moment(rng: random.Random, day_start: dt.datetime, hours: list[float]) -> dt.datetime:

@@ -27,6 +27,8 @@ import msgspec
 from django.conf import settings
 from django.db import transaction
 
+from analytics.demo import demo_hour_weights
+
 from .aggregation import stream_stats_recompute
 from .enrichment import device_from_user_agent
 from .ingest import MAX_EVENTS_PER_BATCH, playback_batch_ingest
@@ -311,15 +313,6 @@ def _viewer_new(rng: random.Random, audience: Audience) -> _Viewer:
     )
 
 
-def _hour_weights(peak: float, spread: float) -> list[float]:
-    """A day's rhythm: a bell around `peak` (wrapping past midnight) over a quiet floor."""
-    weights = []
-    for hour in range(24):
-        distance = (hour + 0.5 - peak + 12) % 24 - 12
-        weights.append(0.06 + math.exp(-(distance**2) / (2 * spread**2)))
-    return weights
-
-
 def _viewing_events(
     rng: random.Random, viewer: _Viewer, start: datetime, minutes: float, *, stress: float
 ) -> list[dict]:
@@ -422,7 +415,7 @@ class _Traffic:
             level *= 1 + 1.2 * math.exp(-(LAUNCH_DAYS_AGO - offset) / 3)
         sessions = max(4, round(level * rng.uniform(0.8, 1.2)))
         peak = audience.weekend_peak_hour if weekend else audience.peak_hour
-        hours = _hour_weights(peak, audience.spread * (1.3 if weekend else 1.0))
+        hours = demo_hour_weights(peak=peak, spread=audience.spread * (1.3 if weekend else 1.0))
         # Regulars who know the stream by now: the audience grows over the period.
         known = max(20, round(len(self.regulars) * (0.35 + 0.65 * progress)))
         for _ in range(sessions):
