@@ -57,15 +57,16 @@ def _events_sessionize(sql: _Sql, *, full: bool, timeout: float, heartbeat: floa
     A session starts at an event SESSION_TIMEOUT or more after the one before. The
     state in force after an event is the one set by the latest state-setting event of
     its session (an error keeps the state; none yet when the session opened with an
-    error). Running MAXes over the row numbers find it, each over the one ordering the
-    other windows use, so the events are sorted once: the row of the session's first
-    event, the row of the latest event that set any state, and for each state the row of
-    the latest event that set it — the state whose latest row is that latest setting
-    row is in force, unless that row came before the session began.
+    error). Running MAXes of the row number find it, in the one ordering every window
+    here shares (so the events are sorted once): `anchor_rn`, the latest row that set a
+    state or began the session, and per state `last_<state>`, the latest row that set
+    that state. The state whose latest row is the anchor is in force; none is when the
+    anchor is a session start that set no state.
 
     (FIRST_VALUE over groups cut by a running count of state-setting events gives the
     same states, but its partition needs a second sort of all the events, which made
-    this step 20-40 % slower on the 1M-event benchmark.)
+    this step 20-40 % slower on the 1M-event benchmark; LAG back to the anchor needs a
+    third window pass, about as slow.)
     """
     events = _t(PlaybackEvent)
     # A full rebuild takes every event; otherwise only those in the widened ranges.
@@ -84,7 +85,7 @@ def _events_sessionize(sql: _Sql, *, full: bool, timeout: float, heartbeat: floa
         for state in states
     )
     state_of_latest = " ".join(
-        f"WHEN last_set = last_{state} THEN %(state_{state})s" for state in states
+        f"WHEN anchor_rn = last_{state} THEN %(state_{state})s" for state in states
     )
     sql.temp_table(
         "agg_events",
@@ -106,13 +107,13 @@ def _events_sessionize(sql: _Sql, *, full: bool, timeout: float, heartbeat: floa
             FROM neighbours
         ), latest AS (
             SELECT bounded.*, SUM(is_start) OVER r AS session_no,
-                   MAX(CASE WHEN is_start = 1 THEN rn END) OVER r AS session_first,
-                   MAX(CASE WHEN state_set IS NOT NULL THEN rn END) OVER r AS last_set,
+                   MAX(CASE WHEN is_start = 1 OR state_set IS NOT NULL THEN rn END) OVER r
+                       AS anchor_rn,
                    {latest_set_of}
             FROM bounded WINDOW r AS ({_ORDERED} ROWS UNBOUNDED PRECEDING)
         ), stated AS (
             SELECT latest.*,
-                   CASE WHEN last_set < session_first THEN NULL {state_of_latest} END AS state
+                   CASE {state_of_latest} END AS state
             FROM latest
         )
         SELECT id, stream_id, client_id, old_session_id, type, occurred_at, country, device,
@@ -265,7 +266,7 @@ def _session_days_store(sql: _Sql) -> None:
         f"""
         INSERT INTO {session_days} (session_id, stream_id, day, playing_seconds, buffer_seconds,
                                     event_count)
-        WITH spans AS (
+        WITH spans AS {sql.inlined} (
             SELECT {_SESSION}, t AS a, play_span AS play, buffer_span AS buffering, 1 AS n
             FROM agg_events
             UNION ALL

@@ -29,6 +29,12 @@ class _Sql:
         self.cursor = cursor
         self.pg = connection.vendor == "postgresql"
 
+    @property
+    def inlined(self) -> str:
+        """Marks a CTE that is read twice to be inlined: on PostgreSQL, scanning its
+        source again is cheaper than writing the CTE's rows aside and reading them back."""
+        return "NOT MATERIALIZED" if self.pg else ""
+
     def execute(self, query: str, params: dict[str, Any] | None = None):
         self.cursor.execute(query, {**_DIALECT_PARAMS, **(params or {})})
         return self.cursor
