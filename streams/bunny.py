@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .models import BunnyVideoStats, StreamProvider, StreamStats
+from .stream_figures import StreamDayParts, stream_stats_row, stream_stats_write
 
 logger = logging.getLogger(__name__)
 
@@ -156,12 +157,25 @@ def bunny_video_day_parse(payload: dict[str, Any], *, day: date) -> dict[str, An
 
 
 def stream_stats_apply_bunny(*, stream_id: int, day: date, bunny_watch_seconds: float) -> None:
-    """SPEC §6.2: a Bunny stream's day counts the larger of our watch time and Bunny's."""
-    stats, _ = StreamStats.objects.get_or_create(stream_id=stream_id, day=day)
-    total = max(stats.tracked_watch_seconds, bunny_watch_seconds)
-    stats.total_watch_seconds = total
-    stats.avg_watch_seconds = total / stats.unique_viewers if stats.unique_viewers else 0.0
-    stats.save(update_fields=["total_watch_seconds", "avg_watch_seconds"])
+    """SPEC §6.2: a Bunny stream's day counts the larger of our watch time and Bunny's.
+
+    The day's row is rewritten from the parts the aggregator stored (a day it has not
+    counted yet has none) by the same row builder and writer as the aggregator; the
+    row stays locked meanwhile so a concurrent aggregation run cannot slip in between.
+    Its `last_calculated_at` stays the aggregator's.
+    """
+    with transaction.atomic():
+        stored, _ = StreamStats.objects.select_for_update().get_or_create(
+            stream_id=stream_id, day=day
+        )
+        row = stream_stats_row(
+            stream_id=stream_id,
+            day=day,
+            parts=StreamDayParts.of_row(stored),
+            bunny_watch_seconds=bunny_watch_seconds,
+            calculated_at=stored.last_calculated_at,
+        )
+        stream_stats_write(rows=[row])
 
 
 @dataclass

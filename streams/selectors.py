@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Count, Max, QuerySet, Sum
 
-from .aggregation import top_countries
+from echonest_analytics.days import days_bounds
+
 from .models import (
     BunnyVideoStats,
     Device,
@@ -18,6 +20,7 @@ from .models import (
     StreamStats,
     ViewerSession,
 )
+from .stream_figures import StreamFigures, stream_figures, top_countries
 
 
 def stream_info(*, key: str) -> dict[str, Any] | None:
@@ -70,34 +73,69 @@ def streams_visible_to(*, user, organizer_slug: str | None = None) -> QuerySet[S
     return streams.order_by("title", "id")
 
 
-def _day_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(date_from, time.min, tzinfo=UTC)
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
-    return start, end
+@dataclass
+class _RangeViewers:
+    unique: int = 0
+    countries: list[tuple[str, int]] = field(default_factory=list)
+    devices: dict[str, int] = field(default_factory=dict)
 
 
-def _viewers(stream_ids: list[int], date_from: date, date_to: date):
-    """Non-bot sessions that started in the range (viewers count on their start day)."""
-    start, end = _day_bounds(date_from, date_to)
-    return ViewerSession.objects.filter(
+def _range_viewers(
+    *, stream_ids: list[int], date_from: date, date_to: date, per_stream: bool
+) -> dict[int | None, _RangeViewers]:
+    """Unique viewers over [date_from, date_to], per stream (`per_stream`) or across all
+    of them (under the key None), with the unique viewers per country and per device.
+
+    These come from ViewerSession, not from StreamStats: a row of StreamStats holds a
+    day's unique viewers, and a client seen on several days of the range would count
+    once per day in their sum, while SPEC §6.2 counts unique viewers distinct over the
+    whole range. So the range read counts distinct clients over the same sessions the
+    aggregator counted each day from, by the same rules (bots never count, a session
+    counts on the day it starts): over a single day, once the aggregator has run, it is
+    that day's stored unique_viewers.
+    Every other part of the range figures is a sum of StreamStats rows (`_STATS_SUMS`).
+    """
+    start, end = days_bounds(date_from, date_to)
+    sessions = ViewerSession.objects.filter(
         stream_id__in=stream_ids, started_at__gte=start, started_at__lt=end
     ).exclude(device=Device.BOT)
+    distinct_clients = Count("client_id", distinct=True)
+    group = ["stream_id"] if per_stream else []
+    viewers: dict[int | None, _RangeViewers] = defaultdict(_RangeViewers)
+    if per_stream:
+        for row in sessions.values("stream_id").annotate(n=distinct_clients):
+            viewers[row["stream_id"]].unique = row["n"]
+    else:
+        viewers[None].unique = sessions.aggregate(n=distinct_clients)["n"]
+    for row in sessions.exclude(country="").values(*group, "country").annotate(n=distinct_clients):
+        viewers[row.get("stream_id")].countries.append((row["country"], row["n"]))
+    for row in sessions.values(*group, "device").annotate(n=distinct_clients):
+        viewers[row.get("stream_id")].devices[row["device"]] = row["n"]
+    return viewers
 
 
-def _figures(stats: dict, unique: int, countries, devices) -> dict[str, Any]:
-    total = stats.get("total") or 0.0
-    tracked = stats.get("tracked") or 0.0
+def _figures(stats: dict, viewers: _RangeViewers) -> dict[str, Any]:
+    """A range's figures: StreamStats parts summed over its days, then derived."""
     sessions = stats.get("sessions") or 0
+    figures = stream_figures(
+        sessions=sessions,
+        unique_viewers=viewers.unique,
+        # Each day's total already follows the Bunny rule; the range's is their sum.
+        total_watch_seconds=stats.get("total") or 0.0,
+        tracked_watch_seconds=stats.get("tracked") or 0.0,
+        buffer_seconds=stats.get("buffer") or 0.0,
+        error_sessions=stats.get("errors") or 0,
+    ).rounded()
     return {
-        "unique_viewers": unique,
+        "unique_viewers": viewers.unique,
         "sessions": sessions,
-        "total_watch_seconds": round(total, 3),
-        "avg_watch_seconds": round(total / unique, 3) if unique else 0.0,
+        "total_watch_seconds": figures["total_watch_seconds"],
+        "avg_watch_seconds": figures["avg_watch_seconds"],
         "peak_concurrent_viewers": stats.get("peak") or 0,
-        "buffer_ratio": round((stats.get("buffer") or 0.0) / tracked, 6) if tracked else 0.0,
-        "error_rate": round((stats.get("errors") or 0) / sessions, 6) if sessions else 0.0,
-        "top_countries": top_countries(countries),
-        "device_breakdown": dict(sorted(devices.items())),
+        "buffer_ratio": figures["buffer_ratio"],
+        "error_rate": figures["error_rate"],
+        "top_countries": top_countries(viewers.countries),
+        "device_breakdown": dict(sorted(viewers.devices.items())),
         "last_calculated_at": stats.get("calculated"),
     }
 
@@ -132,27 +170,7 @@ def _stream_rows(*, streams: list[Stream], date_from: date, date_to: date) -> li
         .values("stream_id")
         .annotate(**_STATS_SUMS)
     }
-    viewers = _viewers(ids, date_from, date_to)
-    unique = dict(
-        viewers.values("stream_id")
-        .annotate(n=Count("client_id", distinct=True))
-        .values_list("stream_id", "n")
-    )
-    countries: dict[int, list] = defaultdict(list)
-    for stream_id, country, n in (
-        viewers.exclude(country="")
-        .values("stream_id", "country")
-        .annotate(n=Count("client_id", distinct=True))
-        .values_list("stream_id", "country", "n")
-    ):
-        countries[stream_id].append((country, n))
-    devices: dict[int, dict] = defaultdict(dict)
-    for stream_id, device, n in (
-        viewers.values("stream_id", "device")
-        .annotate(n=Count("client_id", distinct=True))
-        .values_list("stream_id", "device", "n")
-    ):
-        devices[stream_id][device] = n
+    viewers = _range_viewers(stream_ids=ids, date_from=date_from, date_to=date_to, per_stream=True)
     bunny = bunny_figures(streams=streams, date_from=date_from, date_to=date_to)
     rows = []
     for stream in streams:
@@ -164,12 +182,7 @@ def _stream_rows(*, streams: list[Stream], date_from: date, date_to: date) -> li
                 "title": stream.title,
                 "organizer": stream.organizer.slug,
                 "provider": primary.provider if primary else None,
-                **_figures(
-                    stats.get(stream.id, {}),
-                    unique.get(stream.id, 0),
-                    countries.get(stream.id, []),
-                    devices.get(stream.id, {}),
-                ),
+                **_figures(stats.get(stream.id, {}), viewers.get(stream.id, _RangeViewers())),
                 "bunny": bunny.get(stream.id),
             }
         )
@@ -190,23 +203,11 @@ def stream_stats_summary(
     stats = StreamStats.objects.filter(
         stream_id__in=ids, day__range=(date_from, date_to)
     ).aggregate(**_STATS_SUMS)
-    viewers = _viewers(ids, date_from, date_to)
-    unique = viewers.aggregate(n=Count("client_id", distinct=True))["n"]
-    countries = list(
-        viewers.exclude(country="")
-        .values("country")
-        .annotate(n=Count("client_id", distinct=True))
-        .values_list("country", "n")
-    )
-    devices = dict(
-        viewers.values("device")
-        .annotate(n=Count("client_id", distinct=True))
-        .values_list("device", "n")
-    )
+    viewers = _range_viewers(stream_ids=ids, date_from=date_from, date_to=date_to, per_stream=False)
     return {
         "streams": len(ids),
         "events": stats.get("events") or 0,
-        **_figures(stats, unique, countries, devices),
+        **_figures(stats, viewers[None]),
     }
 
 
@@ -280,16 +281,22 @@ def stream_daily_stats(*, stream: Stream, date_from: date, date_to: date) -> lis
     for offset in range((date_to - date_from).days + 1):
         day = date_from + timedelta(days=offset)
         row = stored.get(day)
+        figures = StreamFigures(
+            total_watch_seconds=row.total_watch_seconds if row else 0.0,
+            avg_watch_seconds=row.avg_watch_seconds if row else 0.0,
+            buffer_ratio=row.buffer_ratio if row else 0.0,
+            error_rate=row.error_rate if row else 0.0,
+        ).rounded()
         rows.append(
             {
                 "day": day,
                 "unique_viewers": row.unique_viewers if row else 0,
                 "sessions": row.sessions if row else 0,
-                "total_watch_seconds": round(row.total_watch_seconds, 3) if row else 0.0,
-                "avg_watch_seconds": round(row.avg_watch_seconds, 3) if row else 0.0,
+                "total_watch_seconds": figures["total_watch_seconds"],
+                "avg_watch_seconds": figures["avg_watch_seconds"],
                 "peak_concurrent_viewers": row.peak_concurrent_viewers if row else 0,
-                "buffer_ratio": round(row.buffer_ratio, 6) if row else 0.0,
-                "error_rate": round(row.error_rate, 6) if row else 0.0,
+                "buffer_ratio": figures["buffer_ratio"],
+                "error_rate": figures["error_rate"],
                 "events": row.event_count if row else 0,
                 "top_countries": row.top_countries if row else [],
                 "device_breakdown": row.device_breakdown if row else {},

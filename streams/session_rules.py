@@ -1,6 +1,6 @@
 """The rules that turn a session's events into its figures (SPEC §6.1, §6.2).
 
-The aggregator applies them set-based in SQL (`streams/aggregation.py` builds its
+The aggregator applies them set-based in SQL (`streams/aggregation/sessions.py` builds its
 CASE expressions from `STATE_AFTER` and uses the same constants); ingestion applies
 them event by event for the provisional session figures. A test replays random
 event sequences through both and checks they agree.

@@ -3,7 +3,7 @@
 Each event joins its client's open session on the stream — one whose events are
 less than SESSION_TIMEOUT away — or opens a new one, and the session's provisional
 figures move on. Events that arrive late or out of order only widen the session
-here; the aggregator (`streams/aggregation.py`) rebuilds sessions exactly.
+here; the aggregator (`streams/aggregation/`) rebuilds sessions exactly.
 
 This runs for every batch, so it reads and writes the few session rows it needs
 with plain SQL (one locking SELECT, one INSERT for new sessions, one UPDATE per
