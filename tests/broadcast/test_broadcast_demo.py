@@ -115,7 +115,9 @@ def test_reset_regenerates_the_same_demo(seeded):
     seed_broadcast_demo(reset=True)
     assert Station.objects.filter(stream__key=DEMO_STATION_KEY).count() == 1
     assert ListenerSnapshot.objects.count() == 7 * 2880 * 2
-    assert abs(Play.objects.count() - plays) < 10  # same seed; "now" moved a little
+    # Same seed, but the week ends at a later "now", which shifts the station-local hours
+    # the generator draws against: the regenerated week is the same size, not identical.
+    assert abs(Play.objects.count() - plays) <= plays * 0.03
 
 
 def test_seed_demo_runs_the_broadcast_demo_after_the_others():
