@@ -83,8 +83,8 @@ def _demo_events(*, now: dt.datetime) -> list[NewEvent]:
     events: list[NewEvent] = []
     for offset in range(DEMO_DAYS - 1, -1, -1):
         day = today - dt.timedelta(days=offset)
-        day_start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-        seconds = (now - day_start).total_seconds() if offset == 0 else 86400
+        midnight = day_start(day)
+        seconds = (now - midnight).total_seconds() if offset == 0 else 86400
         weekend = day.weekday() >= 5
         hours = WEEKEND_HOURS if weekend else WEEKDAY_HOURS
         candidates = [n for n in range(DEMO_USERS) if signup_day[n] <= -offset]
@@ -96,7 +96,7 @@ def _demo_events(*, now: dt.datetime) -> list[NewEvent]:
         for n in active:
             email = _demo_email(n)
             if signup_day[n] == -offset:
-                at = day_start + dt.timedelta(seconds=rng.uniform(0, seconds))
+                at = midnight + dt.timedelta(seconds=rng.uniform(0, seconds))
                 events.append(
                     NewEvent(
                         uuid.uuid5(_DEMO_NAMESPACE, f"{email}-signup"),
@@ -110,7 +110,7 @@ def _demo_events(*, now: dt.datetime) -> list[NewEvent]:
                 )
             for _ in range(1 + int(rng.expovariate(0.3))):
                 kind = rng.choices(kinds, weights)[0]
-                at = _moment(rng, day_start, hours)
+                at = _moment(rng, midnight, hours)
                 if at > now:  # later today
                     continue
                 events.append(
@@ -125,7 +125,7 @@ def _demo_events(*, now: dt.datetime) -> list[NewEvent]:
                     )
                 )
         for _ in range(rng.randrange(10, 40)):  # anonymous visitors
-            at = _moment(rng, day_start, hours)
+            at = _moment(rng, midnight, hours)
             if at > now:
                 continue
             events.append(

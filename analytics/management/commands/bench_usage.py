@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from analytics.models import DailyActiveUser, DailyRollup, Event
 from analytics.rollups import daily_rollup_recompute
+from echonest_analytics.days import day_start
 
 EVENT_MIX = [("page_view", 50), ("action", 30), ("conversion", 4), ("song_add", 8), ("vote", 8)]
 FEATURES = [
@@ -182,7 +183,7 @@ class Command(BaseCommand):
         rng = random.Random(opts["seed"])
         now = timezone.now().astimezone(dt.UTC)
         first_day = now.date() - dt.timedelta(days=opts["days"] - 1)
-        start = dt.datetime.combine(first_day, dt.time.min, tzinfo=dt.UTC)
+        start = day_start(first_day)
         span = (now - start).total_seconds()
         users = [f"user{n:06d}" for n in range(opts["users"])]
         kinds = [kind for kind, _ in EVENT_MIX]
@@ -193,8 +194,8 @@ class Command(BaseCommand):
             cum_weights.append(total)
         remaining = opts["events"]
         for offset in range(opts["days"]):
-            day_start = start + dt.timedelta(days=offset)
-            seconds = min(86400.0, (now - day_start).total_seconds())
+            midnight = start + dt.timedelta(days=offset)
+            seconds = min(86400.0, (now - midnight).total_seconds())
             count = (
                 remaining if offset == opts["days"] - 1 else round(opts["events"] * seconds / span)
             )
@@ -208,7 +209,7 @@ class Command(BaseCommand):
             moments = sorted(rng.random() * seconds for _ in range(count))
             rows = []
             for i in range(count):
-                at = day_start + dt.timedelta(seconds=moments[i])
+                at = midnight + dt.timedelta(seconds=moments[i])
                 feature = features[i]
                 rows.append(
                     (
