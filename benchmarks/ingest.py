@@ -36,6 +36,27 @@ FLOOR_EVENTS_PER_SECOND = 25_000
 FLOOR_P95_MS = 50.0
 
 
+def bench_ingest_database(name: str) -> str:
+    """The benchmark's own PostgreSQL database, migrated, with the playback tables emptied
+    and the one stream the batches name; returns its URL."""
+    database_url = bench_database_url(name)
+    ensure_database(database_url)
+    django_setup(database_url)
+    from django.db import connection
+
+    from streams.models import Organizer, Stream
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE streams_playbackevent, streams_viewersession, streams_playbackbatch, "
+            "streams_viewersessionday, streams_streamstats"
+        )
+    organizer, _ = Organizer.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    Stream.objects.get_or_create(key="bench", defaults={"title": "Bench", "organizer": organizer})
+    connection.close()
+    return database_url
+
+
 def batch_bodies(count: int, seed: int = 11) -> list[bytes]:
     """Distinct 100-event batches: clients each send consecutive batches of heartbeats."""
     rng = random.Random(seed)
@@ -224,21 +245,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    database_url = bench_database_url("echonest_bench_ingest")
-    ensure_database(database_url)
-    django_setup(database_url)
+    database_url = bench_ingest_database("echonest_bench_ingest")
     from django.db import connection
-
-    from streams.models import Organizer, Stream
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE streams_playbackevent, streams_viewersession, streams_playbackbatch, "
-            "streams_viewersessionday, streams_streamstats"
-        )
-    organizer, _ = Organizer.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
-    Stream.objects.get_or_create(key="bench", defaults={"title": "Bench", "organizer": organizer})
-    connection.close()
 
     expected_requests = int(args.seconds * 600)  # far more than the server can take
     bodies = batch_bodies(expected_requests * 2)

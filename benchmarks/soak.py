@@ -18,8 +18,15 @@ import os
 import signal
 from pathlib import Path
 
-from .common import bench_database_url, django_setup, ensure_database, machine, percentile
-from .ingest import HttpClient, batch_bodies, closed_loop, open_loop, start_server
+from .common import machine, percentile
+from .ingest import (
+    HttpClient,
+    batch_bodies,
+    bench_ingest_database,
+    closed_loop,
+    open_loop,
+    start_server,
+)
 
 FLOOR_RSS_GROWTH = 0.10
 
@@ -51,21 +58,9 @@ def main() -> None:
     if args.minutes < 1:
         parser.error("--minutes must be at least 1")
 
-    database_url = bench_database_url("echonest_bench_soak")
-    ensure_database(database_url)
-    django_setup(database_url)
+    database_url = bench_ingest_database("echonest_bench_soak")
     from django.db import connection
 
-    from streams.models import Organizer, Stream
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE streams_playbackevent, streams_viewersession, streams_playbackbatch, "
-            "streams_viewersessionday, streams_streamstats"
-        )
-    organizer, _ = Organizer.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
-    Stream.objects.get_or_create(key="bench", defaults={"title": "Bench", "organizer": organizer})
-    connection.close()
     print(f"machine: {machine()}")
     print(f"server: gunicorn, {args.workers} sync workers, DEBUG=false; {args.minutes} minutes")
 

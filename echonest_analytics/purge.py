@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 
 from .days import utc_today
+from .locks import job_lock
 
 logger = logging.getLogger(__name__)
 
@@ -115,3 +116,32 @@ def purge_until_done(
         "; more rows remain" if result.has_more else "",
     )
     return result
+
+
+# A purge task deletes for about this long, then hands the rest to a fresh run of itself
+# (Saleor style), so a large backlog neither holds a worker for hours nor leaves rows.
+PURGE_RUN_SECONDS = 60
+PURGE_FOLLOW_UP_EXPIRES = 6 * 60 * 60
+
+
+def purge_task_run(
+    task,
+    *,
+    lock: str,
+    purge: Callable[..., PurgeResult],
+    batch_size: int,
+    max_seconds: float,
+    skipped: str,
+) -> dict:
+    """One run of a self-re-enqueuing purge task (a bound Celery task): under the job
+    lock, purge for `max_seconds`, and enqueue a follow-up while rows remain."""
+    with job_lock(lock) as acquired:
+        if not acquired:
+            return {"skipped": skipped}
+        result = purge(batch_size=batch_size, max_seconds=max_seconds)
+    if result.has_more:
+        task.apply_async(
+            kwargs={"batch_size": batch_size, "max_seconds": max_seconds},
+            expires=PURGE_FOLLOW_UP_EXPIRES,
+        )
+    return {"deleted": result.deleted, "has_more": result.has_more}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from echonest_analytics.locks import job_lock
+from echonest_analytics.purge import PURGE_RUN_SECONDS, purge_task_run
 
 from .aggregation import stream_stats_recompute
 from .bunny import bunny_configured, bunny_stats_import
@@ -12,10 +13,6 @@ from .retention import BATCH_SIZE, retention_purge
 
 PURGE_LOCK = "streams.retention-purge"
 BUNNY_IMPORT_LOCK = "streams.bunny-import"
-# One run deletes for about this long, then hands over to a fresh run (Saleor style), so a
-# large backlog neither holds a worker for hours nor leaves rows behind.
-PURGE_RUN_SECONDS = 60
-PURGE_FOLLOW_UP_EXPIRES = 6 * 60 * 60
 
 
 @shared_task(name="streams.aggregate_streams", ignore_result=True)
@@ -41,13 +38,11 @@ def purge_analytics(
 ) -> dict:
     """Retention purge (SPEC §7): old raw playback and product events once aggregated,
     old rollups. Re-enqueues itself while rows remain; skips while another run purges."""
-    with job_lock(PURGE_LOCK) as acquired:
-        if not acquired:
-            return {"skipped": "another purge run holds the lock"}
-        result = retention_purge(batch_size=batch_size, max_seconds=max_seconds)
-    if result.has_more:
-        self.apply_async(
-            kwargs={"batch_size": batch_size, "max_seconds": max_seconds},
-            expires=PURGE_FOLLOW_UP_EXPIRES,
-        )
-    return {"deleted": result.deleted, "has_more": result.has_more}
+    return purge_task_run(
+        self,
+        lock=PURGE_LOCK,
+        purge=retention_purge,
+        batch_size=batch_size,
+        max_seconds=max_seconds,
+        skipped="another purge run holds the lock",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from echonest_analytics.locks import job_lock
+from echonest_analytics.purge import PURGE_RUN_SECONDS, purge_task_run
 
 from .alerts import webhook_deliver
 from .poller import listeners_poll
@@ -12,9 +12,6 @@ from .retention import BATCH_SIZE, broadcast_log_purge
 from .sam import import_sam as sam_import_run
 
 LOG_PURGE_LOCK = "broadcast.log-purge"
-# One run deletes for about this long, then hands the rest to a fresh run (Saleor style).
-LOG_PURGE_RUN_SECONDS = 60
-LOG_PURGE_FOLLOW_UP_EXPIRES = 6 * 60 * 60
 
 
 @shared_task(name="broadcast.alert_webhook_deliver", ignore_result=True)
@@ -24,21 +21,17 @@ def alert_webhook_deliver(payload: dict) -> bool:
 
 
 @shared_task(name="broadcast.purge_log", bind=True, ignore_result=True)
-def purge_log(
-    self, batch_size: int = BATCH_SIZE, max_seconds: float = LOG_PURGE_RUN_SECONDS
-) -> dict:
+def purge_log(self, batch_size: int = BATCH_SIZE, max_seconds: float = PURGE_RUN_SECONDS) -> dict:
     """Event log retention (SPEC §9.3). Re-enqueues itself while old entries remain;
     skips while another run purges."""
-    with job_lock(LOG_PURGE_LOCK) as acquired:
-        if not acquired:
-            return {"skipped": "another broadcast log purge holds the lock"}
-        result = broadcast_log_purge(batch_size=batch_size, max_seconds=max_seconds)
-    if result.has_more:
-        self.apply_async(
-            kwargs={"batch_size": batch_size, "max_seconds": max_seconds},
-            expires=LOG_PURGE_FOLLOW_UP_EXPIRES,
-        )
-    return {"deleted": result.deleted, "has_more": result.has_more}
+    return purge_task_run(
+        self,
+        lock=LOG_PURGE_LOCK,
+        purge=broadcast_log_purge,
+        batch_size=batch_size,
+        max_seconds=max_seconds,
+        skipped="another broadcast log purge holds the lock",
+    )
 
 
 @shared_task(name="broadcast.poll_listeners", ignore_result=True)
