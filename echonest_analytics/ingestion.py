@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from .query_params import INVALID_QUERY, query_errors
+from .redis import redis_breaker
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,22 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder) -> Any:
         raise IngestRejected("Body is nested too deeply.") from None
 
 
+class IngestRateThrottle(ScopedRateThrottle):
+    """The `ingest` scope's rate limit, failing open: when the cache (Redis) fails, the
+    request is let through and the failure logged; a throttle must never lose events.
+    After a failure the cache is skipped while `redis_breaker` is open."""
+
+    def allow_request(self, request, view) -> bool:
+        if not redis_breaker.available():
+            return True
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # noqa: BLE001 — any cache failure: allow, log, stop asking for a while
+            logger.warning("ingest throttle: cache unavailable, request allowed", exc_info=True)
+            redis_breaker.failed()
+            return True
+
+
 class BatchIngestionViewSet(viewsets.ViewSet):
     """Base for anonymous batch endpoints: no auth, no DRF parsers, JSON out, clean 4xx/503.
 
@@ -103,7 +120,7 @@ class BatchIngestionViewSet(viewsets.ViewSet):
     permission_classes = [AllowAny]
     parser_classes: list = []
     renderer_classes = [JSONRenderer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [IngestRateThrottle]
     throttle_scope = "ingest"
 
     def rejection_body(self, exc: IngestRejected) -> dict[str, Any]:
