@@ -243,6 +243,16 @@ class UsageSummaryApi(APIView):
         return Response(usage_summary(days=filters.validated_data["days"]))
 
 
+def _user_id_refusal(user_id: str) -> Response | None:
+    """400 for an id no stored user can have: PostgreSQL text never holds a NUL character."""
+    if "\x00" in user_id:
+        return Response(
+            {"ok": False, "error": "user_id must not contain NUL (\\x00) characters."},
+            status=400,
+        )
+    return None
+
+
 class UserEventsExportApi(APIView):
     """GET /api/analytics/users/<user_id>/export — every event of one user (staff)."""
 
@@ -278,6 +288,8 @@ class UserEventsExportApi(APIView):
         },
     )
     def get(self, request, user_id: str) -> Response:
+        if refusal := _user_id_refusal(user_id):
+            return refusal
         return Response(user_events_export(user_id=user_id))
 
 
@@ -308,6 +320,8 @@ class UserEraseApi(APIView):
         },
     )
     def delete(self, request, user_id: str) -> Response:
+        if refusal := _user_id_refusal(user_id):
+            return refusal
         try:
             erasure = user_erase(user_id=user_id)
         except LiveCountersUnavailable as exc:

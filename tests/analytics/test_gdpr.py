@@ -113,3 +113,25 @@ def test_gdpr_commands_export_then_erase(tracked_dataset, capsys, redis_client):
     assert "3 events deleted" in capsys.readouterr().out
     assert not Event.objects.filter(user_id="bob").exists()
     assert "bob" not in live_counters.get_daily_active_users(redis_client, "2026-03-10")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/analytics/users/a%00b/export"),
+        ("delete", "/api/analytics/users/a%00b"),
+        ("get", "/api/analytics/users/%00/export"),
+    ],
+)
+def test_a_user_id_with_a_nul_byte_is_refused_with_400_not_a_database_error(
+    staff_client, method, path
+):
+    # PostgreSQL refuses NUL in text; the id cannot name any stored user anyway.
+    now = dt.datetime.now(dt.UTC)
+    Event.objects.create(event_type="page_view", user_id="ab", occurred_at=now, received_at=now)
+    response = getattr(staff_client, method)(path)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["ok"] is False
+    assert "NUL" in body["error"]
+    assert Event.objects.filter(user_id="ab").count() == 1
