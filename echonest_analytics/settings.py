@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "echonest_analytics.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "echonest_analytics.urls"
