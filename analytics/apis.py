@@ -243,12 +243,20 @@ class UsageSummaryApi(APIView):
         return Response(usage_summary(days=filters.validated_data["days"]))
 
 
+def _unlogged(response: Response) -> Response:
+    """Keep Django's request log from writing this error response's path: it names the user."""
+    response._has_been_logged = True
+    return response
+
+
 def _user_id_refusal(user_id: str) -> Response | None:
     """400 for an id no stored user can have: PostgreSQL text never holds a NUL character."""
     if "\x00" in user_id:
-        return Response(
-            {"ok": False, "error": "user_id must not contain NUL (\\x00) characters."},
-            status=400,
+        return _unlogged(
+            Response(
+                {"ok": False, "error": "user_id must not contain NUL (\\x00) characters."},
+                status=400,
+            )
         )
     return None
 
@@ -327,7 +335,7 @@ class UserEraseApi(APIView):
         except LiveCountersUnavailable as exc:
             response = Response({"ok": False, "error": str(exc)}, status=503)
             response["Retry-After"] = "5"
-            return response
+            return _unlogged(response)
         return Response(
             {
                 "ok": True,

@@ -103,6 +103,23 @@ def test_erase_with_redis_down_is_503_after_the_database_part(
     assert not Event.objects.filter(user_id="alice").exists()
 
 
+def test_a_failed_erase_never_logs_the_user_id(staff_client, tracked_dataset, settings, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    get_redis.cache_clear()
+    caplog.set_level("DEBUG")
+    response = staff_client.delete("/api/analytics/users/alice")
+    assert response.status_code == 503
+    assert "live counters not cleaned" in caplog.text  # the failure is logged…
+    assert "alice" not in caplog.text  # …without naming whom it was for
+
+
+def test_a_done_erase_never_logs_the_user_id(staff_client, tracked_dataset, caplog):
+    caplog.set_level("DEBUG")
+    assert staff_client.delete("/api/analytics/users/alice").status_code == 200
+    assert "GDPR erase" in caplog.text
+    assert "alice" not in caplog.text
+
+
 def test_gdpr_commands_export_then_erase(tracked_dataset, capsys, redis_client):
     call_command("gdpr_export", "bob")
     exported = json.loads(capsys.readouterr().out)
