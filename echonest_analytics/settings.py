@@ -207,9 +207,11 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/(analytics/events|api/analytics/event|api/streams/[^/]+)/?$"
 
 REST_FRAMEWORK = {
+    # Token first: DRF answers 401 (not 403) only when the first class names a
+    # WWW-Authenticate scheme, and a missing or bad token is an authentication failure.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     # `?format=csv` (or json, html) is the user's choice and wins over the Accept header.
