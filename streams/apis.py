@@ -368,6 +368,13 @@ class StaffReportApi(APIView):
             ).render()
         return response
 
+    def options(self, request, *args, **kwargs):
+        # The metadata is no report: JSON, whatever `?format=` asks (CSV and the report
+        # page would look for the report's rows in it and fail).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+        return super().options(request, *args, **kwargs)
+
     def csv_filename(self, data) -> str:
         return f"{self.csv_name}_{data['from']}_{data['to']}.csv"
 

@@ -737,3 +737,16 @@ def test_superuser_gets_the_report_not_the_admin_404(superuser, stream):
 def test_report_dates_are_dates(admin_client_api, stream):
     body = get_json(admin_client_api, LIST, to="2026-03-31")
     assert date.fromisoformat(body["to"]) - date.fromisoformat(body["from"]) == timedelta(days=29)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "html", "json"])
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/analytics/streams", "/admin/analytics/streams/summary", "/admin/analytics/streams/x"],
+)
+def test_options_answers_json_metadata_whatever_the_format(admin_client_api, path, fmt):
+    # Found by the schema fuzzer: OPTIONS …?format=csv rendered the metadata as a report (500).
+    response = admin_client_api.options(f"{path}?format={fmt}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    assert "name" in response.json()
