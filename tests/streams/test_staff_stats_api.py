@@ -750,3 +750,14 @@ def test_options_answers_json_metadata_whatever_the_format(admin_client_api, pat
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     assert "name" in response.json()
+
+
+@pytest.mark.parametrize("key", ["%C2%B6", "a.b", "a%2Fb"])
+def test_a_key_that_is_no_slug_reaches_the_report_not_the_admin_login(
+    api_client, admin_client_api, key
+):
+    # Found by the schema fuzzer: such a key fell through to the admin's catch-all, which
+    # redirected even an API client with a staff token to the login page.
+    assert api_client.get(f"/admin/analytics/streams/{key}").status_code == 401
+    response = admin_client_api.get(f"/admin/analytics/streams/{key}")
+    assert response.status_code == 404
