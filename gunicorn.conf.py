@@ -9,5 +9,9 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# Gunicorn's default format starts with the client address (%(h)s); ours never records
+# who asked (SPEC §10: the raw client IP is never stored): time, request, status, size,
+# duration, user agent.
+access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
 preload_app = True

@@ -31,7 +31,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from echonest_analytics.ingestion import BatchIngestionViewSet, IngestRejected, read_body
+from echonest_analytics.ingestion import (
+    ACCEPTED_CONTENT_TYPES,
+    BatchIngestionViewSet,
+    IngestRejected,
+    read_body,
+)
 from echonest_analytics.query_params import IntegerParam, KeywordNamedFields, query_errors
 
 from .gdpr import LiveCountersUnavailable, user_erase
@@ -48,25 +53,34 @@ _ERROR = inline_serializer(
 )
 
 
-_TELEMETRY_BATCH = inline_serializer(
-    "TelemetryBatch",
-    {
-        "batchId": serializers.UUIDField(required=False),
-        "events": inline_serializer(
-            "TelemetryEvent",
-            {
-                "event_type": serializers.CharField(max_length=64),
-                "user_id": serializers.CharField(max_length=128, required=False),
-                "feature": serializers.CharField(max_length=128, required=False),
-                "url": serializers.CharField(max_length=2048, required=False),
-                "metadata": serializers.DictField(required=False),
-                "ts": serializers.DateTimeField(required=False),
-                "uuid": serializers.UUIDField(required=False),
+_TEXT = {"type": "string", "nullable": True}
+# The JSON shape `analytics.telemetry.TelemetryBatch` decodes (SPEC §5.3). Also checked
+# there: no blank or reserved event type, no NUL or control characters, metadata at
+# most 2 KiB and 8 levels deep.
+TELEMETRY_BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["events"],
+    "properties": {
+        "batchId": {"type": "string", "format": "uuid", "nullable": True},
+        "events": {
+            "type": "array",
+            "maxItems": MAX_EVENTS_PER_BATCH,
+            "items": {
+                "type": "object",
+                "required": ["event_type"],
+                "properties": {
+                    "event_type": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "user_id": {**_TEXT, "maxLength": 128},
+                    "feature": {**_TEXT, "maxLength": 128},
+                    "url": {**_TEXT, "maxLength": 2048},
+                    "metadata": {"type": "object", "nullable": True, "additionalProperties": {}},
+                    "ts": {"type": "string", "format": "date-time", "nullable": True},
+                    "uuid": {"type": "string", "format": "uuid", "nullable": True},
+                },
             },
-            many=True,
-        ),
+        },
     },
-)
+}
 
 
 class TelemetryEventIngestApi(BatchIngestionViewSet):
@@ -86,7 +100,9 @@ class TelemetryEventIngestApi(BatchIngestionViewSet):
             "a retry idempotent: `logged` counts the batch's events that are stored, whether by "
             "this request or an earlier one."
         ),
-        request={media_type: _TELEMETRY_BATCH for media_type in ("application/json", "text/plain")},
+        request={
+            media_type: TELEMETRY_BATCH_SCHEMA for media_type in sorted(ACCEPTED_CONTENT_TYPES)
+        },
         responses={
             200: inline_serializer(
                 "TelemetryLogged",
@@ -95,6 +111,7 @@ class TelemetryEventIngestApi(BatchIngestionViewSet):
             400: _ERROR,
             413: _ERROR,
             415: _ERROR,
+            429: _ERROR,
             503: _ERROR,
         },
         examples=[
@@ -243,6 +260,24 @@ class UsageSummaryApi(APIView):
         return Response(usage_summary(days=filters.validated_data["days"]))
 
 
+def _unlogged(response: Response) -> Response:
+    """Keep Django's request log from writing this error response's path: it names the user."""
+    response._has_been_logged = True
+    return response
+
+
+def _user_id_refusal(user_id: str) -> Response | None:
+    """400 for an id no stored user can have: PostgreSQL text never holds a NUL character."""
+    if "\x00" in user_id:
+        return _unlogged(
+            Response(
+                {"ok": False, "error": "user_id must not contain NUL (\\x00) characters."},
+                status=400,
+            )
+        )
+    return None
+
+
 class UserEventsExportApi(APIView):
     """GET /api/analytics/users/<user_id>/export — every event of one user (staff)."""
 
@@ -278,6 +313,8 @@ class UserEventsExportApi(APIView):
         },
     )
     def get(self, request, user_id: str) -> Response:
+        if refusal := _user_id_refusal(user_id):
+            return refusal
         return Response(user_events_export(user_id=user_id))
 
 
@@ -308,12 +345,14 @@ class UserEraseApi(APIView):
         },
     )
     def delete(self, request, user_id: str) -> Response:
+        if refusal := _user_id_refusal(user_id):
+            return refusal
         try:
             erasure = user_erase(user_id=user_id)
         except LiveCountersUnavailable as exc:
             response = Response({"ok": False, "error": str(exc)}, status=503)
             response["Retry-After"] = "5"
-            return response
+            return _unlogged(response)
         return Response(
             {
                 "ok": True,

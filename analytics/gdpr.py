@@ -71,12 +71,13 @@ def user_erase(*, user_id: str) -> UserErasure:
     try:
         cleaned = live_counters.erase_member(get_redis(), user_id)
     except Exception as exc:  # noqa: BLE001 — any Redis failure leaves the erasure incomplete
-        logger.warning("GDPR erase of %r: live counters not cleaned", user_id, exc_info=True)
+        # Never the user id in a log: the log would outlive the erasure it records.
+        logger.warning("GDPR erase: live counters not cleaned, retry needed", exc_info=True)
         raise LiveCountersUnavailable(
             f"Events and rollups of {user_id!r} were erased, but Redis failed ({exc}); "
             "retry the erasure to clean the live counters."
         ) from exc
-    logger.info("GDPR erase of %r: %d events, %d rollup days", user_id, deleted, len(recomputed))
+    logger.info("GDPR erase: %d events, %d rollup days", deleted, len(recomputed))
     return UserErasure(
         user_id=user_id,
         events_deleted=deleted,

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from echonest_analytics.days import day_bounds
+from echonest_analytics.redis import redis_breaker
 
 from . import live_counters
 from .models import DailyActiveUser, DailyRollup, Event
@@ -154,15 +155,22 @@ def _rollup_users_cached(
     """
     if not rollup_days:
         return 0, {}
-    try:
-        hit = cache.get(key)
-    except Exception:  # noqa: BLE001 — a cache outage costs speed, never the answer
-        logger.warning("usage cache unavailable; counting from the database", exc_info=True)
-        hit = None
+    # While Redis recently failed, the cache is not asked (no timeout per request).
+    use_cache = redis_breaker.available()
+    hit = None
+    if use_cache:
+        try:
+            hit = cache.get(key)
+        except Exception:  # noqa: BLE001 — a cache outage costs speed, never the answer
+            logger.warning("usage cache unavailable; counting from the database", exc_info=True)
+            redis_breaker.failed()
+            use_cache = False
     if hit is not None:
         users, per_week = hit
         return users, {dt.date.fromisoformat(week): n for week, n in per_week.items()}
     users, per_week = _rolled_up_users(rollup_days=rollup_days, week_starts=week_starts)
+    if not use_cache:
+        return users, per_week
     try:
         cache.set(
             key,
@@ -171,6 +179,7 @@ def _rollup_users_cached(
         )
     except Exception:  # noqa: BLE001
         logger.warning("usage cache unavailable; figures not cached", exc_info=True)
+        redis_breaker.failed()
     return users, per_week
 
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from echonest_analytics.bulk import insert_rows_skipping_conflicts
-from echonest_analytics.redis import get_redis
+from echonest_analytics.redis import get_redis, redis_breaker
 
 from . import live_counters
 from .models import Event
@@ -108,13 +108,23 @@ def _live_counter_events(
 
 
 def live_counters_feed(*, events: Sequence[live_counters.TrackedEvent]) -> bool:
-    """Count stored events in Redis; never raises (SPEC §10: Redis down is logged, not fatal)."""
+    """Count stored events in Redis; never raises (SPEC §10: Redis down is logged, not fatal).
+
+    While `redis_breaker` is open after a failure, Redis is not asked at all.
+    """
+    if not redis_breaker.available():
+        logger.warning("live counters: Redis recently failed, %d events not counted", len(events))
+        return False
     try:
         client = get_redis()
     except Exception:  # noqa: BLE001 — a misconfigured Redis must not fail ingestion
         logger.warning("live counters: no Redis client, events not counted", exc_info=True)
+        redis_breaker.failed()
         return False
-    return live_counters.track_many(client, events)
+    counted = live_counters.track_many(client, events)
+    if not counted:
+        redis_breaker.failed()
+    return counted
 
 
 def track(

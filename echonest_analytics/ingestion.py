@@ -10,8 +10,10 @@ own app (`streams/ingest.py`, `analytics/telemetry.py`).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import zlib
 from typing import Any
 
 import msgspec
@@ -25,10 +27,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from .query_params import INVALID_QUERY, query_errors
+from .redis import redis_breaker
 
 logger = logging.getLogger(__name__)
 
 ACCEPTED_CONTENT_TYPES = frozenset({"application/json", "text/plain"})
+_GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 
@@ -44,8 +48,15 @@ class IngestRejected(Exception):
 
 
 def read_body(request, *, max_bytes: int | None = None) -> bytes:
-    """The raw request body, refused above `max_bytes` (413) or with a foreign content type (415)."""
+    """The request body, decompressed, refused above `max_bytes` (413) or with a foreign
+    content type or encoding (415).
+
+    A chunked body (no Content-Length) is read from the server's de-chunked `wsgi.input`
+    (gunicorn de-chunks it; Django's own request stream stops at CONTENT_LENGTH). A gzip
+    body is decompressed incrementally, so its decompressed size is capped as well.
+    """
     max_bytes = max_bytes or settings.INGEST_MAX_BODY_BYTES
+    meta = request.META
     # The media type only: browsers' sendBeacon sends "text/plain;charset=UTF-8".
     content_type = (request.content_type or "").split(";", 1)[0].strip().lower()
     if content_type not in ACCEPTED_CONTENT_TYPES:
@@ -54,7 +65,12 @@ def read_body(request, *, max_bytes: int | None = None) -> bytes:
             {"content_type": content_type or "(none)"},
             status=415,
         )
-    declared = request.META.get("CONTENT_LENGTH") or ""
+    encoding = meta.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding not in _GZIP_ENCODINGS and encoding not in ("", "identity"):
+        raise IngestRejected(
+            "Content-Encoding must be gzip or none.", {"content_encoding": encoding}, status=415
+        )
+    declared = meta.get("CONTENT_LENGTH") or ""
     if declared:
         try:
             declared_bytes = int(declared)
@@ -62,22 +78,79 @@ def read_body(request, *, max_bytes: int | None = None) -> bytes:
             raise IngestRejected("Content-Length is not a number.") from None
         if declared_bytes > max_bytes:
             raise IngestRejected(f"Body is larger than {max_bytes} bytes.", status=413)
-    body = request.read(max_bytes + 1)
+        body = request.read(max_bytes + 1)
+    elif "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        body = meta["wsgi.input"].read(max_bytes + 1)
+    else:
+        body = request.read(max_bytes + 1)
     if len(body) > max_bytes:
         raise IngestRejected(f"Body is larger than {max_bytes} bytes.", status=413)
+    if encoding in _GZIP_ENCODINGS:
+        body = _gunzip(body, max_bytes=max_bytes)
     return body
+
+
+def _gunzip(body: bytes, *, max_bytes: int) -> bytes:
+    """A gzip body's content, never inflating more than `max_bytes` + 1 (zip bombs: 413)."""
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        content = decompressor.decompress(body, max_bytes + 1)
+    except zlib.error:
+        raise IngestRejected(
+            "Body is labelled Content-Encoding: gzip but is not valid gzip."
+        ) from None
+    if len(content) > max_bytes or decompressor.unconsumed_tail:
+        raise IngestRejected(
+            f"Body is larger than {max_bytes} bytes once decompressed.", status=413
+        )
+    if not decompressor.eof or decompressor.unused_data:
+        raise IngestRejected(
+            "Body is labelled Content-Encoding: gzip but is not valid gzip (truncated or "
+            "followed by other data)."
+        )
+    return content
 
 
 def _json_path(path: str) -> str:
     return path.lstrip(".") or "body"
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise IngestRejected(
+                    f"Body repeats the key {key!r} in one JSON object.", {key: "duplicate key"}
+                )
+            seen.add(key)
+    return obj
+
+
+def _refuse_duplicate_keys(body: bytes) -> None:
+    """400 naming the key when any JSON object repeats one (the decoder would keep the last).
+
+    The C JSON scanner hands each object's pairs to a hook that compares two lengths:
+    about 70 µs for a 100-event batch, beside msgspec's 17 µs typed decode.
+    """
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except ValueError:  # msgspec accepted it; never fail a valid body on a second opinion
+        return
+
+
 def decode_body(body: bytes, decoder: msgspec.json.Decoder) -> Any:
-    """Decode and type-check `body` with a compiled schema, or raise a 400 naming the field."""
+    """Decode and type-check `body` with a compiled schema, or raise a 400 naming the field.
+
+    A key repeated within one JSON object is refused (400 naming it), not resolved.
+    """
     if not body.strip():
         raise IngestRejected("Body is empty; expected a JSON object.")
     try:
-        return decoder.decode(body)
+        decoded = decoder.decode(body)
+        _refuse_duplicate_keys(body)
+        return decoded
     except msgspec.ValidationError as exc:
         match = _MSGSPEC_PATH.match(str(exc))
         message, path = match.group("message"), match.group("path")
@@ -96,6 +169,22 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder) -> Any:
         raise IngestRejected("Body is nested too deeply.") from None
 
 
+class IngestRateThrottle(ScopedRateThrottle):
+    """The `ingest` scope's rate limit, failing open: when the cache (Redis) fails, the
+    request is let through and the failure logged; a throttle must never lose events.
+    After a failure the cache is skipped while `redis_breaker` is open."""
+
+    def allow_request(self, request, view) -> bool:
+        if not redis_breaker.available():
+            return True
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # noqa: BLE001 — any cache failure: allow, log, stop asking for a while
+            logger.warning("ingest throttle: cache unavailable, request allowed", exc_info=True)
+            redis_breaker.failed()
+            return True
+
+
 class BatchIngestionViewSet(viewsets.ViewSet):
     """Base for anonymous batch endpoints: no auth, no DRF parsers, JSON out, clean 4xx/503.
 
@@ -107,7 +196,7 @@ class BatchIngestionViewSet(viewsets.ViewSet):
     permission_classes = [AllowAny]
     parser_classes: list = []
     renderer_classes = [JSONRenderer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [IngestRateThrottle]
     throttle_scope = "ingest"
 
     def rejection_body(self, exc: IngestRejected) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import keyword
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.settings import api_settings
@@ -50,6 +51,11 @@ def _public_name(name: str) -> str:
     return bare if name.endswith("_") and keyword.iskeyword(bare) else name
 
 
+# The schemas of DayParam and SlugParam admit the empty value the fields take as absent
+# (DRF reads an empty optional query value so), as the staff pages' filter forms send it.
+@extend_schema_field(
+    {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
+)
 class DayParam(serializers.DateField):
     """A UTC day as `date.fromisoformat` reads it (YYYY-MM-DD), within [first, last].
 
@@ -75,6 +81,14 @@ class DayParam(serializers.DateField):
         return day
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "pattern": "^[-a-zA-Z0-9_]{1,100}$"},
+            {"type": "string", "maxLength": 0},
+        ]
+    }
+)
 class SlugParam(serializers.CharField):
     """A slug of 1-100 `[-a-zA-Z0-9_]`, taken as sent (no trimming); anything else,
     NUL characters included, is the one `message`."""

@@ -1,6 +1,8 @@
+"""Django admin of the playback side. Every admin is scoped to the user's organizers."""
+
 from django.contrib import admin
 
-from echonest_analytics.admin_utils import RawEventAdmin, ReadOnlyAdmin
+from echonest_analytics.admin_utils import OrganizerScopedAdmin, RawEventAdmin, ReadOnlyAdmin
 
 from .models import (
     BunnyVideoStats,
@@ -15,20 +17,22 @@ from .models import (
 
 
 @admin.register(Organizer)
-class OrganizerAdmin(admin.ModelAdmin):
+class OrganizerAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
+    organizer_path = ""
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     filter_horizontal = ["members"]
 
 
-class StreamProviderInline(admin.TabularInline):
+class StreamProviderInline(OrganizerScopedAdmin, admin.TabularInline):
     model = StreamProvider
     extra = 1
 
 
 @admin.register(Stream)
-class StreamAdmin(admin.ModelAdmin):
+class StreamAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
+    organizer_path = "organizer"
     list_display = ["title", "key", "organizer", "kind", "status", "created_at"]
     list_filter = ["status", "kind", "organizer"]
     search_fields = ["title", "key"]
@@ -37,7 +41,7 @@ class StreamAdmin(admin.ModelAdmin):
 
 
 @admin.register(ViewerSession)
-class ViewerSessionAdmin(ReadOnlyAdmin):
+class ViewerSessionAdmin(OrganizerScopedAdmin, ReadOnlyAdmin):
     list_display = [
         "client_id",
         "stream",
@@ -58,7 +62,7 @@ class ViewerSessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StreamStats)
-class StreamStatsAdmin(ReadOnlyAdmin):
+class StreamStatsAdmin(OrganizerScopedAdmin, ReadOnlyAdmin):
     list_display = [
         "stream",
         "day",
@@ -77,7 +81,7 @@ class StreamStatsAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PlaybackEvent)
-class PlaybackEventAdmin(RawEventAdmin):
+class PlaybackEventAdmin(OrganizerScopedAdmin, RawEventAdmin):
     list_display = ["occurred_at", "type", "client_id", "stream", "video_time", "device", "country"]
     list_filter = ["type", "device", "stream"]
     date_hierarchy = "occurred_at"
@@ -86,7 +90,7 @@ class PlaybackEventAdmin(RawEventAdmin):
 
 
 @admin.register(PlaybackBatch)
-class PlaybackBatchAdmin(RawEventAdmin):
+class PlaybackBatchAdmin(OrganizerScopedAdmin, RawEventAdmin):
     list_display = ["received_at", "batch_id", "stream", "client_id", "event_count", "pending"]
     list_filter = ["pending"]
     date_hierarchy = "received_at"
@@ -94,8 +98,18 @@ class PlaybackBatchAdmin(RawEventAdmin):
 
 
 @admin.register(BunnyVideoStats)
-class BunnyVideoStatsAdmin(ReadOnlyAdmin):
+class BunnyVideoStatsAdmin(OrganizerScopedAdmin, ReadOnlyAdmin):
     list_display = ["video_guid", "library_id", "day", "views", "watch_time_seconds", "fetched_at"]
     list_filter = ["library_id"]
     search_fields = ["video_guid"]
     date_hierarchy = "day"
+
+    def organizer_scope(self, request, queryset):
+        """Bunny's rows name a video, not a stream: the user's streams' Bunny videos."""
+        if request.user.is_superuser:
+            return queryset
+        videos = StreamProvider.objects.filter(
+            provider=StreamProvider.Provider.BUNNY_STREAM,
+            stream__organizer__members=request.user,
+        ).values("external_id")
+        return queryset.filter(video_guid__in=videos)

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from echonest_analytics.days import utc_today
-from echonest_analytics.ingestion import BatchIngestionViewSet, read_body
+from echonest_analytics.ingestion import ACCEPTED_CONTENT_TYPES, BatchIngestionViewSet, read_body
 from echonest_analytics.query_params import (
     DayParam,
     IntegerParam,
@@ -53,8 +53,64 @@ from .selectors import (
 )
 
 _error = inline_serializer(
-    "IngestError", {"error": serializers.CharField(), "details": serializers.DictField()}
+    "IngestError",
+    {"error": serializers.CharField(), "details": serializers.DictField(required=False)},
 )
+_TIME = {"type": "string", "format": "date-time", "nullable": True}
+# The JSON shape `streams.ingest.PlaybackBatchIn` decodes (SPEC §5.1). What a schema
+# cannot say is checked there too: the stream must exist, `extra` is at most 2 KiB.
+PLAYBACK_BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["streamId", "clientId", "events"],
+    "properties": {
+        "streamId": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "pattern": "^[-a-zA-Z0-9_]+$",
+            "description": "The key of a known stream.",
+        },
+        "clientId": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "pattern": "^[A-Za-z0-9_.:-]+$",
+        },
+        "sentAt": {**_TIME, "description": "When the client sent the batch (clock skew)."},
+        "batchId": {"type": "string", "format": "uuid", "nullable": True},
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 100,
+            "items": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {
+                    "type": {
+                        "type": "string",
+                        "enum": [
+                            "play",
+                            "pause",
+                            "heartbeat",
+                            "ended",
+                            "error",
+                            "buffer_start",
+                            "buffer_end",
+                        ],
+                    },
+                    "videoTime": {"type": "number", "minimum": 0, "nullable": True},
+                    "ts": _TIME,
+                    "extra": {
+                        "type": "object",
+                        "nullable": True,
+                        "additionalProperties": {},
+                        "description": "Free-form, at most 2 KiB as JSON.",
+                    },
+                },
+            },
+        },
+    },
+}
 
 
 class PlaybackEventIngestApi(BatchIngestionViewSet):
@@ -68,21 +124,17 @@ class PlaybackEventIngestApi(BatchIngestionViewSet):
             "the whole batch is stored or nothing is. A repeated batchId is answered as before "
             "and stored no second time."
         ),
-        request=inline_serializer(
-            "PlaybackBatch",
-            {
-                "streamId": serializers.CharField(),
-                "clientId": serializers.CharField(),
-                "sentAt": serializers.DateTimeField(required=False),
-                "batchId": serializers.UUIDField(required=False),
-                "events": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
+        request={
+            media_type: PLAYBACK_BATCH_SCHEMA for media_type in sorted(ACCEPTED_CONTENT_TYPES)
+        },
         responses={
             202: inline_serializer("Ingested", {"ingested": serializers.IntegerField()}),
             400: OpenApiResponse(_error, description="The batch is invalid; nothing stored."),
             413: OpenApiResponse(_error, description="Body over 256 KiB."),
-            415: OpenApiResponse(_error, description="Not JSON or text/plain."),
+            415: OpenApiResponse(
+                _error, description="Not JSON or text/plain, or an encoding other than gzip."
+            ),
+            429: OpenApiResponse(_error, description="Too many requests (rate limit)."),
             503: OpenApiResponse(_error, description="Database unavailable; retry."),
         },
         examples=[
@@ -316,6 +368,13 @@ class StaffReportApi(APIView):
             ).render()
         return response
 
+    def options(self, request, *args, **kwargs):
+        # The metadata is no report: JSON, whatever `?format=` asks (CSV and the report
+        # page would look for the report's rows in it and fail).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+        return super().options(request, *args, **kwargs)
+
     def csv_filename(self, data) -> str:
         return f"{self.csv_name}_{data['from']}_{data['to']}.csv"
 
@@ -512,6 +571,13 @@ class StreamStatsDetailApi(StaffReportApi):
 
     def csv_table(self, data):
         return DAILY_COLUMNS, data["days"]
+
+    def options(self, request, *args, **kwargs):
+        # The metadata is no report: JSON, whatever `?format=` asks (CSV and the report
+        # page would look for the report's rows in it and fail).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+        return super().options(request, *args, **kwargs)
 
     def csv_filename(self, data) -> str:
         return f"stream-{data['stream']['stream_id']}_{data['from']}_{data['to']}.csv"

@@ -6,6 +6,7 @@ which provider to use and `streams/static/streams/player-tracking.js` mounts the
 
 from __future__ import annotations
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -15,6 +16,22 @@ from .models import Stream
 HLS_MODES = ("auto", "native", "hlsjs")
 
 
+# The players the watch page embeds: Bunny Stream's and YouTube's iframes (YouTube's
+# iframe API script too), and HLS played from any HTTPS origin (hls.js fetches the
+# segments and feeds them to the video element through blob: URLs).
+WATCH_PAGE_CSP = {
+    "script-src": ["https://www.youtube.com", "https://s.ytimg.com"],
+    "frame-src": [
+        "https://iframe.mediadelivery.net",
+        "https://www.youtube.com",
+        "https://www.youtube-nocookie.com",
+    ],
+    "connect-src": ["https:"],
+    "media-src": ["https:"],
+}
+
+
+@csp_update(WATCH_PAGE_CSP)
 def stream_watch_page(request: HttpRequest, key: str) -> HttpResponse:
     """GET /streams/<key>/watch — anonymous demo player with playback tracking.
 

@@ -7,17 +7,19 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from echonest_analytics.redis import get_redis
+from echonest_analytics.redis import get_redis, redis_breaker
 
 
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Every test starts with an empty Redis database (a dedicated db number in CI)."""
     get_redis.cache_clear()
+    redis_breaker.reset()
     client = get_redis()
     client.flushdb()
     yield
     get_redis.cache_clear()
+    redis_breaker.reset()
 
 
 @pytest.fixture(autouse=True)

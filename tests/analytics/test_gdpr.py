@@ -103,6 +103,23 @@ def test_erase_with_redis_down_is_503_after_the_database_part(
     assert not Event.objects.filter(user_id="alice").exists()
 
 
+def test_a_failed_erase_never_logs_the_user_id(staff_client, tracked_dataset, settings, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    get_redis.cache_clear()
+    caplog.set_level("DEBUG")
+    response = staff_client.delete("/api/analytics/users/alice")
+    assert response.status_code == 503
+    assert "live counters not cleaned" in caplog.text  # the failure is logged…
+    assert "alice" not in caplog.text  # …without naming whom it was for
+
+
+def test_a_done_erase_never_logs_the_user_id(staff_client, tracked_dataset, caplog):
+    caplog.set_level("DEBUG")
+    assert staff_client.delete("/api/analytics/users/alice").status_code == 200
+    assert "GDPR erase" in caplog.text
+    assert "alice" not in caplog.text
+
+
 def test_gdpr_commands_export_then_erase(tracked_dataset, capsys, redis_client):
     call_command("gdpr_export", "bob")
     exported = json.loads(capsys.readouterr().out)
@@ -113,3 +130,25 @@ def test_gdpr_commands_export_then_erase(tracked_dataset, capsys, redis_client):
     assert "3 events deleted" in capsys.readouterr().out
     assert not Event.objects.filter(user_id="bob").exists()
     assert "bob" not in live_counters.get_daily_active_users(redis_client, "2026-03-10")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/analytics/users/a%00b/export"),
+        ("delete", "/api/analytics/users/a%00b"),
+        ("get", "/api/analytics/users/%00/export"),
+    ],
+)
+def test_a_user_id_with_a_nul_byte_is_refused_with_400_not_a_database_error(
+    staff_client, method, path
+):
+    # PostgreSQL refuses NUL in text; the id cannot name any stored user anyway.
+    now = dt.datetime.now(dt.UTC)
+    Event.objects.create(event_type="page_view", user_id="ab", occurred_at=now, received_at=now)
+    response = getattr(staff_client, method)(path)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["ok"] is False
+    assert "NUL" in body["error"]
+    assert Event.objects.filter(user_id="ab").count() == 1

@@ -23,9 +23,10 @@ def test_readyz_ok_when_database_and_migrations_are_ready(client):
     assert body["checks"]["migrations"] == "ok"
 
 
-def test_readyz_names_redis_when_configured_but_unreachable(client, settings):
+def test_readyz_names_redis_when_configured_but_unreachable(client, settings, staff_user):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     get_redis.cache_clear()
+    client.force_login(staff_user)  # staff see the error itself
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
@@ -33,6 +34,36 @@ def test_readyz_names_redis_when_configured_but_unreachable(client, settings):
     assert body["checks"]["redis"].startswith("error: ConnectionError")
     assert body["checks"]["database"] == "ok"
     assert response["Retry-After"] == "5"
+
+
+def test_readyz_tells_anonymous_callers_which_check_failed_but_no_host_port_or_error(
+    client, settings
+):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    get_redis.cache_clear()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body == {
+        "status": "unavailable",
+        "failing": ["redis"],
+        "checks": {"database": "ok", "migrations": "ok", "redis": "error"},
+    }
+    assert "127.0.0.1" not in response.content.decode()
+
+
+def test_readyz_hides_the_database_host_from_anonymous_callers(client):
+    from .test_database_outage import database_down
+
+    with database_down():
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["database"]
+    assert body["checks"]["database"] == "error"
+    text = response.content.decode()
+    assert "127.0.0.1" not in text and "port" not in text.lower()
+    assert "nonexistent-directory" not in text
 
 
 def test_openapi_schema_and_docs_are_served(client):

@@ -188,3 +188,19 @@ def beacon_log(page, live_server):
         return page.evaluate("JSON.parse(localStorage.getItem('e2e.beacons') || '[]')")
 
     return read
+
+
+def wait_for_js(page, expression: str, *, timeout: float = 15000) -> None:
+    """Poll a JavaScript expression until it is truthy.
+
+    Not `page.wait_for_function`: once it has to poll, Playwright compiles the
+    expression inside the page with `new Function`, which the pages' Content-Security-
+    Policy (no 'unsafe-eval') refuses; `page.evaluate` runs it through DevTools instead.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{expression!r} not true within {timeout / 1000:.0f} s")
+        page.wait_for_timeout(50)

@@ -17,6 +17,8 @@ from streams.models import (
     ViewerSession,
 )
 
+from .conftest import wait_for_js
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 VIDEO_SECONDS = 5
@@ -87,7 +89,7 @@ def test_hls_watch_page_records_play_heartbeats_pause_and_ended_for_one_session(
 
     video = "document.querySelector('#player video')"
     page.evaluate(f"{video}.muted = true; {video}.play()")
-    page.wait_for_function(f"{video}.currentTime >= 2.3", timeout=15000)
+    wait_for_js(page, f"{video}.currentTime >= 2.3", timeout=15000)
     page.evaluate(f"window.e2ePausedAt = performance.now(); {video}.pause()")
     # Stay paused until the pause is stored and has lasted past a heartbeat interval (1 s),
     # so a heartbeat timer left running would have fired; the order check below says none did.
@@ -99,7 +101,7 @@ def test_hls_watch_page_records_play_heartbeats_pause_and_ended_for_one_session(
         message="the pause was never stored",
     )
     page.evaluate(f"{video}.play()")
-    page.wait_for_function(f"{video}.ended", timeout=15000)
+    wait_for_js(page, f"{video}.ended", timeout=15000)
 
     wait_until(
         lambda: PlaybackEvent.objects.filter(stream=stream, type="ended").exists(),
@@ -150,7 +152,7 @@ def test_player_events_are_delivered_by_sendbeacon_when_the_page_is_left(
     _open_watch_page(page, live_server, stream.key)
     video = "document.querySelector('#player video')"
     page.evaluate(f"{video}.muted = true; {video}.play()")
-    page.wait_for_function(f"{video}.currentTime >= 1.3", timeout=15000)
+    wait_for_js(page, f"{video}.currentTime >= 1.3", timeout=15000)
     # Before the 5 s flush interval: nothing has been sent yet.
     stats = page.evaluate("window.echoNestWatch.then(w => w.tracker.stats())")
     assert stats["batchesSent"] == 0 and stats["events"] >= 2

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from analytics.models import Event
 
+from .conftest import wait_for_js
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DEMO = "/analytics/demo"
@@ -65,7 +67,7 @@ def test_page_views_clicks_and_user_id_arrive_as_specified(page, live_server, wa
     # SPA navigation: pushState, then back (popstate); each is a page view with its referrer.
     page.click("a[data-spa-tab=pricing]")
     page.go_back()
-    page.wait_for_function("location.search === ''")
+    wait_for_js(page, "location.search === ''")
     # [data-track] clicks, one on a child element of the tracked button.
     page.click("#cta")
     page.click("#share span")
@@ -77,7 +79,7 @@ def test_page_views_clicks_and_user_id_arrive_as_specified(page, live_server, wa
 
     wait_until(lambda: Event.objects.count() == 8, message=f"{Event.objects.count()} events")
     # Nothing else can arrive: the SDK holds nothing more and says it sent exactly these 8.
-    page.wait_for_function("EchoPilot.pending() === 0 && EchoPilot.stats().sent === 8")
+    wait_for_js(page, "EchoPilot.pending() === 0 && EchoPilot.stats().sent === 8")
     assert Event.objects.count() == 8
     rows = list(Event.objects.order_by("occurred_at", "id"))
     assert [(e.event_type, e.feature, e.user_id) for e in rows] == [
@@ -117,7 +119,7 @@ def test_offline_events_are_delivered_once_when_back_online(page, live_server, w
     page.context.set_offline(False)
 
     wait_until(lambda: len(_seqs()) >= 5, message="offline events not delivered")
-    page.wait_for_function("EchoPilot.pending() === 0")
+    wait_for_js(page, "EchoPilot.pending() === 0")
     assert _seqs() == [0, 1, 2, 3, 4]
     assert sorted(
         str(u)
@@ -130,7 +132,7 @@ def test_a_reload_while_offline_still_delivers_from_indexeddb(page, live_server,
     _open_demo(page, live_server, wait_until)
     page.context.set_offline(True)
     _track(page, 3)
-    page.wait_for_function("EchoPilot.pending() === 3")
+    wait_for_js(page, "EchoPilot.pending() === 3")
     assert _indexeddb_count(page) == 3
     with pytest.raises(Exception, match="ERR_INTERNET_DISCONNECTED"):
         page.reload()  # the page is gone, its memory queue with it
@@ -157,7 +159,7 @@ def test_events_of_a_tab_that_crashed_offline_are_sent_by_the_next_page(
     _open_demo(page, live_server, wait_until)
     page.context.set_offline(True)
     _track(page, 3)
-    page.wait_for_function("EchoPilot.pending() === 3")
+    wait_for_js(page, "EchoPilot.pending() === 3")
     assert _indexeddb_count(page) == 3
     context = page.context
     # The tab crashes: no pagehide handler runs, no beacon goes out (Chromium's offline
@@ -174,7 +176,7 @@ def test_events_of_a_tab_that_crashed_offline_are_sent_by_the_next_page(
     wait_until(
         lambda: len(_seqs()) >= 3, message="events kept in IndexedDB not delivered", on=next_page
     )
-    next_page.wait_for_function("EchoPilot.pending() === 0")
+    wait_for_js(next_page, "EchoPilot.pending() === 0")
     assert _seqs() == [0, 1, 2]
     # Received after the next page opened: it sent them, not a beacon of the crashed tab.
     received = Event.objects.filter(event_type="offline_test").values_list("received_at", flat=True)
@@ -186,7 +188,7 @@ def test_page_hide_delivers_through_sendbeacon(page, live_server, wait_until, be
     # A long debounce: only the page-hide path can deliver these events.
     _sdk_config(page, debounceMs=60000, maxWaitMs=60000)
     page.goto(f"{live_server.url}{DEMO}")
-    page.wait_for_function("EchoPilot.pending() === 1")  # the page view, not sent yet
+    wait_for_js(page, "EchoPilot.pending() === 1")  # the page view, not sent yet
     _track(page, 2, event_type="hidden_test")
     page.evaluate(
         """() => {
@@ -228,7 +230,7 @@ def test_a_server_answering_503_for_a_while_loses_and_duplicates_nothing(
 
     page.route("**/api/analytics/event", ingest)
     page.goto(f"{live_server.url}{DEMO}")
-    page.wait_for_function("EchoPilot.pending() === 1")
+    wait_for_js(page, "EchoPilot.pending() === 1")
     uuids = _track(page, 6, event_type="retry_test")
 
     wait_until(
@@ -237,8 +239,8 @@ def test_a_server_answering_503_for_a_while_loses_and_duplicates_nothing(
         message=f"{len(attempts)} attempts",
     )
     # No retry is left to come: nothing queued, no failure outstanding, all 7 sent.
-    page.wait_for_function(
-        "(s => s.queued === 0 && s.failures === 0 && s.sent === 7)(EchoPilot.stats())"
+    wait_for_js(
+        page, "(s => s.queued === 0 && s.failures === 0 && s.sent === 7)(EchoPilot.stats())"
     )
     stats = page.evaluate("EchoPilot.stats()")
     assert stats["retried"] == 3 and stats["dropped"] == 0
@@ -262,13 +264,11 @@ def test_a_batch_the_server_refuses_with_4xx_is_dropped_not_retried(page, live_s
 
     page.route("**/api/analytics/event", ingest)
     page.goto(f"{live_server.url}{DEMO}")  # the page view: refused, dropped
-    page.wait_for_function("EchoPilot.stats().dropped === 1")
+    wait_for_js(page, "EchoPilot.stats().dropped === 1")
     _track(page, 2, event_type="after_refusal")
     wait_until(lambda: len(_seqs("after_refusal")) == 2)
     # The refused page view is not retried: the SDK dropped it, sent the 2 and holds nothing.
-    page.wait_for_function(
-        "(s => s.queued === 0 && s.dropped === 1 && s.sent === 2)(EchoPilot.stats())"
-    )
+    wait_for_js(page, "(s => s.queued === 0 && s.dropped === 1 && s.sent === 2)(EchoPilot.stats())")
     assert attempts == [1, 2]
     assert not Event.objects.filter(event_type="page_view").exists()
 
@@ -280,6 +280,6 @@ def test_the_retry_queue_keeps_the_newest_100_events(page, live_server, wait_unt
     assert page.evaluate("EchoPilot.pending()") == 100
     page.context.set_offline(False)
     wait_until(lambda: len(_seqs()) >= 100)
-    page.wait_for_function("EchoPilot.pending() === 0")
+    wait_for_js(page, "EchoPilot.pending() === 0")
     assert _seqs() == list(range(30, 130))
     assert page.evaluate("EchoPilot.stats().dropped") == 30

@@ -737,3 +737,27 @@ def test_superuser_gets_the_report_not_the_admin_404(superuser, stream):
 def test_report_dates_are_dates(admin_client_api, stream):
     body = get_json(admin_client_api, LIST, to="2026-03-31")
     assert date.fromisoformat(body["to"]) - date.fromisoformat(body["from"]) == timedelta(days=29)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "html", "json"])
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/analytics/streams", "/admin/analytics/streams/summary", "/admin/analytics/streams/x"],
+)
+def test_options_answers_json_metadata_whatever_the_format(admin_client_api, path, fmt):
+    # Found by the schema fuzzer: OPTIONS …?format=csv rendered the metadata as a report (500).
+    response = admin_client_api.options(f"{path}?format={fmt}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    assert "name" in response.json()
+
+
+@pytest.mark.parametrize("key", ["%C2%B6", "a.b", "a%2Fb"])
+def test_a_key_that_is_no_slug_reaches_the_report_not_the_admin_login(
+    api_client, admin_client_api, key
+):
+    # Found by the schema fuzzer: such a key fell through to the admin's catch-all, which
+    # redirected even an API client with a staff token to the login page.
+    assert api_client.get(f"/admin/analytics/streams/{key}").status_code == 401
+    response = admin_client_api.get(f"/admin/analytics/streams/{key}")
+    assert response.status_code == 404
