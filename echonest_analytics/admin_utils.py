@@ -20,8 +20,12 @@ def organizer_lookup(*, model: type[Model], user) -> dict[str, Any] | None:
         return None
     if model._meta.label == "streams.Organizer":
         return {"members": user}
-    if any(field.name == "organizer" for field in model._meta.get_fields()):
-        return {"organizer__members": user}
+    # A model belongs to an organizer directly, or through its stream (a provider, a
+    # radio station).
+    for path in ("organizer", "stream__organizer"):
+        head = path.split("__", 1)[0]
+        if any(field.name == head and field.is_relation for field in model._meta.get_fields()):
+            return {f"{path}__members": user}
     return None
 
 

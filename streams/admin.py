@@ -1,5 +1,6 @@
 """Django admin of the playback side. Every admin is scoped to the user's organizers."""
 
+from django import forms
 from django.contrib import admin
 
 from echonest_analytics.admin_utils import OrganizerScopedAdmin, RawEventAdmin, ReadOnlyAdmin
@@ -25,8 +26,40 @@ class OrganizerAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     filter_horizontal = ["members"]
 
 
+# Provider config keys that hold secrets (an Icecast admin password, an API key): never
+# rendered back into the form (SPEC §10); an unchanged mask keeps the stored value.
+SECRET_CONFIG_KEYS = frozenset({"admin_password", "password", "api_key", "secret", "token"})
+SECRET_MASK = "********"  # noqa: S105 - a display mask, not a secret
+
+
+class StreamProviderForm(forms.ModelForm):
+    class Meta:
+        model = StreamProvider
+        fields = ["provider", "external_id", "config", "is_primary"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = self.instance.config if self.instance.pk else None
+        if isinstance(config, dict):
+            self.initial["config"] = {
+                key: SECRET_MASK if key in SECRET_CONFIG_KEYS and value else value
+                for key, value in config.items()
+            }
+
+    def clean_config(self):
+        config = self.cleaned_data.get("config")
+        stored = self.instance.config if self.instance.pk else {}
+        if isinstance(config, dict) and isinstance(stored, dict):
+            config = {
+                key: stored.get(key, "") if value == SECRET_MASK else value
+                for key, value in config.items()
+            }
+        return config
+
+
 class StreamProviderInline(OrganizerScopedAdmin, admin.TabularInline):
     model = StreamProvider
+    form = StreamProviderForm
     extra = 1
 
 

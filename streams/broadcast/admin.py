@@ -1,6 +1,7 @@
 """Django admin for broadcast analytics. Stations are edited here (their encoders on the
 stream's page, as providers); everything the poller, the push API and the imports write
-is read-only. Secrets are write-only: never shown back."""
+is read-only. Secrets are write-only: never shown back. Every admin is scoped to the
+user's organizers, like the playback side's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from echonest_analytics.admin_utils import RawEventAdmin, ReadOnlyAdmin
+from echonest_analytics.admin_utils import OrganizerScopedAdmin, RawEventAdmin, ReadOnlyAdmin
 from streams.models import StreamProvider
 
 from .models import (
@@ -52,7 +53,7 @@ class StationForm(forms.ModelForm):
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin):
+class StationAdmin(OrganizerScopedAdmin, admin.ModelAdmin):
     form = StationForm
     list_display = ["__str__", "stream_key", "timezone", "has_ingest_key", "has_sam"]
     search_fields = ["stream__title", "stream__key"]
@@ -104,7 +105,8 @@ class StationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ListenerSnapshot)
-class ListenerSnapshotAdmin(RawEventAdmin):
+class ListenerSnapshotAdmin(OrganizerScopedAdmin, RawEventAdmin):
+    organizer_path = "encoder__stream__organizer"
     list_display = [
         "encoder",
         "taken_at",
@@ -120,7 +122,8 @@ class ListenerSnapshotAdmin(RawEventAdmin):
 
 
 @admin.register(ListenerSession)
-class ListenerSessionAdmin(RawEventAdmin):
+class ListenerSessionAdmin(OrganizerScopedAdmin, RawEventAdmin):
+    organizer_path = "encoder__stream__organizer"
     list_display = ["encoder", "listener", "started_at", "last_seen_at"]
     list_filter = ["encoder__stream"]
     date_hierarchy = "started_at"
@@ -128,7 +131,8 @@ class ListenerSessionAdmin(RawEventAdmin):
 
 
 @admin.register(Play)
-class PlayAdmin(ReadOnlyAdmin):
+class PlayAdmin(OrganizerScopedAdmin, ReadOnlyAdmin):
+    organizer_path = "station__stream__organizer"
     list_display = [
         "song",
         "station",
@@ -146,7 +150,8 @@ class PlayAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SongRequest)
-class SongRequestAdmin(ReadOnlyAdmin):
+class SongRequestAdmin(OrganizerScopedAdmin, ReadOnlyAdmin):
+    organizer_path = "station__stream__organizer"
     list_display = ["external_id", "song", "station", "requested_at", "status", "played_at"]
     list_filter = ["status", "station"]
     search_fields = ["external_id", "song__title"]
@@ -155,7 +160,8 @@ class SongRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BroadcastLogEntry)
-class BroadcastLogEntryAdmin(RawEventAdmin):
+class BroadcastLogEntryAdmin(OrganizerScopedAdmin, RawEventAdmin):
+    organizer_path = "station__stream__organizer"
     list_display = ["timestamp", "station", "level", "category", "event", "message"]
     list_filter = ["level", "category", "station"]
     search_fields = ["event", "message"]
@@ -164,7 +170,8 @@ class BroadcastLogEntryAdmin(RawEventAdmin):
 
 
 @admin.register(HealthSnapshot)
-class HealthSnapshotAdmin(RawEventAdmin):
+class HealthSnapshotAdmin(OrganizerScopedAdmin, RawEventAdmin):
+    organizer_path = "station__stream__organizer"
     list_display = [
         "station",
         "taken_at",
@@ -182,7 +189,8 @@ class HealthSnapshotAdmin(RawEventAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdmin):
+class AlertAdmin(OrganizerScopedAdmin, ReadOnlyAdmin):
+    organizer_path = "station__stream__organizer"
     list_display = ["kind", "subject", "station", "opened_at", "resolved_at", "message"]
     list_filter = ["kind", "station", ("resolved_at", admin.EmptyFieldListFilter)]
     date_hierarchy = "opened_at"
