@@ -670,7 +670,9 @@ def test_staff_browser_gets_an_admin_styled_summary(staff_browser, stream, send_
     html = response.content.decode()
     assert "Django administration" in html or 'id="header"' in html
     figures = dict(
-        re.findall(r'<tr data-kpi="(\w+)"><th scope="row"[^>]*>[^<]*</th><td[^>]*>([^<]*)</td>', html)
+        re.findall(
+            r'<tr data-kpi="(\w+)"><th scope="row"[^>]*>[^<]*</th><td[^>]*>([^<]*)</td>', html
+        )
     )
     assert figures["streams"] == "1"
     assert figures["events"] == "6"
