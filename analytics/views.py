@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from echonest_analytics.redis import get_redis
@@ -26,7 +28,13 @@ def admin_stats_view(request: HttpRequest) -> HttpResponse:
     if not can_view_product_stats(user):
         messages.warning(request, "The product stats page is for the EchoNest admins only.")
         return redirect("admin:index")
-    context = {**admin.site.each_context(request), "title": "Product stats"}
+    context = {
+        **admin.site.each_context(request),
+        "title": "Product stats",
+        # The page refetches itself this often (static/analytics/admin-stats.js).
+        "refresh_seconds": getattr(settings, "ADMIN_STATS_REFRESH_SECONDS", 30),
+        "now": timezone.now(),
+    }
     try:
         context.update(stats_page_context(redis_client=get_redis()))
     except RedisError:

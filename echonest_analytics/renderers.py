@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from typing import Any
@@ -13,14 +14,19 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value: Any) -> str:
-    """One cell: lists of {"country", "viewers"} and {name: count} maps as `a:1;b:2`."""
+    """One cell: raw numbers (seconds, ratios as decimals), ISO timestamps, lists of
+    {"country", "viewers"} and maps as `a:1;b:2` — a map of maps (the `bunny` figures)
+    flattened with dotted keys, `views:7;country_views.DE:5;…`."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}" if abs(value) < 1e15 else str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, dict):
-        if all(isinstance(v, int | float) for v in value.values()):
-            return ";".join(f"{k}:{v}" for k, v in value.items())
+        if all(_is_scalar(v) or isinstance(v, dict) for v in value.values()):
+            text = ";".join(f"{k}:{_plain(v)}" for k, v in _flat_items(value))
+            return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
         return json.dumps(value, sort_keys=True, default=str)
     if isinstance(value, list):
         if all(isinstance(v, dict) and len(v) == 2 for v in value):
@@ -29,6 +35,31 @@ def csv_cell(value: Any) -> str:
     text = str(value)
     # Spreadsheets run cells that start like a formula; keep them text.
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | dt.date)
+
+
+def _flat_items(mapping: dict, prefix: str = ""):
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            yield from _flat_items(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _plain(value: Any) -> str:
+    """A value inside a `key:value;…` cell (no formula guard: the cell has one)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e15 else str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).replace(";", ",")
 
 
 class CSVRenderer(BaseRenderer):

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -17,6 +18,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.exceptions import (
+    ErrorDetail,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
@@ -39,7 +41,15 @@ from echonest_analytics.query_params import (
 from echonest_analytics.renderers import CSVRenderer
 
 from .bunny import bunny_configured, bunny_stats_import
-from .charts import duration_text, percent_text, svg_chart
+from .charts import count_text, duration_text, percent_text, svg_chart
+from .dashboard import (
+    STREAM_CARDS,
+    SUMMARY_CARDS,
+    definitions,
+    kpi_cards,
+    previous_period,
+    range_presets,
+)
 from .enrichment import country_from_request, device_from_user_agent
 from .ingest import playback_batch_ingest
 from .selectors import (
@@ -47,6 +57,8 @@ from .selectors import (
     STATS_COLUMNS,
     organizers_visible_to,
     stream_info,
+    stream_range_totals,
+    stream_stats_daily_totals,
     stream_stats_detail,
     stream_stats_list,
     stream_stats_summary,
@@ -260,7 +272,7 @@ class StatsRangeFilter(KeywordNamedFields, serializers.Serializer):
         date_to = attrs.get("to") or utc_today()
         date_from = attrs.get("from") or date_to - timedelta(days=DEFAULT_RANGE_DAYS - 1)
         if date_from > date_to:
-            raise ValidationError({"from": "must not be after `to`"})
+            raise ValidationError({"from": ErrorDetail("must not be after to", code="after_to")})
         if (date_to - date_from).days >= MAX_RANGE_DAYS:
             raise ValidationError({"from": f"the range is limited to {MAX_RANGE_DAYS} days"})
         return {**attrs, "from": date_from, "to": date_to}
@@ -350,6 +362,8 @@ class StaffReportApi(APIView):
             if not self.request.user.is_authenticated:
                 return redirect_to_login(self.request.get_full_path(), reverse("admin:login"))
         if isinstance(exc, ValidationError):
+            if html and self.template_name:
+                return self.invalid_filters_page(exc)
             response = Response(invalid_query_body(exc), status=400)
         else:
             response = super().handle_exception(exc)
@@ -377,6 +391,80 @@ class StaffReportApi(APIView):
 
     def csv_filename(self, data) -> str:
         return f"{self.csv_name}_{data['from']}_{data['to']}.csv"
+
+    def invalid_filters_page(self, exc: ValidationError):
+        """A browser's bad filter: the page with its form, the values as typed and the
+        message next to the field (400), rather than a page of nothing but the error."""
+        request = self.request._request
+        messages = invalid_query_body(exc)["details"]
+        codes = exc.get_codes() if isinstance(exc.detail, dict) else {}
+        errors = {}
+        for name, message in messages.items():
+            code = codes.get(name) if isinstance(codes, dict) else None
+            code = code[0] if isinstance(code, list) and code else code
+            errors[name] = FRIENDLY_MESSAGES.get(code, message)
+        context = {
+            **admin.site.each_context(request),
+            "report": None,
+            "filters": filters_display(request.GET, errors=errors),
+            "presets": range_presets(date_from=None, date_to=None),
+            "custom_range": True,
+            "organizers": self.organizer_choices(),
+            "invalid": True,
+            **self.invalid_context(),
+        }
+        return TemplateResponse(request, self.template_name, context, status=400).render()
+
+    def organizer_choices(self):
+        """The organizer filter's choices; None on pages without that filter."""
+        return None
+
+    def invalid_context(self) -> dict:
+        return {}
+
+    def html_request(self) -> bool:
+        return isinstance(getattr(self.request, "accepted_renderer", None), TemplateHTMLRenderer)
+
+    def known_organizer_or_error(self, slug: str | None) -> None:
+        """Browsers asking for an organizer they may not see (or that does not exist) get
+        the form back saying so; API clients keep the empty answer of a filter that
+        matches nothing."""
+        if slug and self.html_request():
+            if not organizers_visible_to(user=self.request.user).filter(slug=slug).exists():
+                raise ValidationError(
+                    {
+                        "organizer": ErrorDetail(
+                            f"No organizer \u201c{slug}\u201d among the ones you may see.",
+                            code="unknown_organizer",
+                        )
+                    }
+                )
+
+
+# How a browser's form says what the API says in its own words.
+FRIENDLY_MESSAGES = {"after_to": "The start date must not be after the end date."}
+
+
+def filters_display(query, *, errors: dict | None = None) -> dict:
+    """The range form's values as the request sent them, and a message per field."""
+    errors = dict(errors or {})
+    return {
+        "from": query.get("from", ""),
+        "to": query.get("to", ""),
+        "organizer": query.get("organizer", ""),
+        "errors": errors,
+        "other_errors": {k: v for k, v in errors.items() if k not in ("from", "to", "organizer")},
+    }
+
+
+def report_filters(report: dict) -> dict:
+    return {
+        "from": report["from"].isoformat(),
+        "to": report["to"].isoformat(),
+        "organizer": report.get("organizer") or "",
+        "errors": {},
+        "other_errors": {},
+    }
 
 
 class StreamStatsListApi(StaffReportApi):
@@ -410,17 +498,44 @@ class StreamStatsListApi(StaffReportApi):
     def csv_table(self, data):
         return STATS_COLUMNS, data["streams"]
 
+    def organizer_choices(self):
+        return organizers_visible_to(user=self.request.user)
+
     def html_context(self, report: dict) -> dict:
+        user, organizer = self.request.user, report["organizer"]
+        date_from, date_to = report["from"], report["to"]
         summary = stream_stats_summary(
-            user=self.request.user,
-            date_from=report["from"],
-            date_to=report["to"],
-            organizer_slug=report["organizer"],
+            user=user, date_from=date_from, date_to=date_to, organizer_slug=organizer
+        )
+        previous_from, previous_to = previous_period(date_from=date_from, date_to=date_to)
+        previous = stream_stats_summary(
+            user=user, date_from=previous_from, date_to=previous_to, organizer_slug=organizer
+        )
+        organizers = self.organizer_choices()
+        names = {o.slug: o.name for o in organizers}
+        days = stream_stats_daily_totals(
+            user=user, date_from=date_from, date_to=date_to, organizer_slug=organizer
         )
         return {
+            **page_common(report),
             "summary": figures_display(summary),
-            "rows": [figures_display(row) for row in report["streams"]],
-            "organizers": organizers_visible_to(user=self.request.user),
+            "cards": kpi_cards(
+                figures=summary,
+                previous=previous,
+                names=SUMMARY_CARDS,
+            ),
+            "definitions": definitions(SUMMARY_CARDS),
+            "previous_from": previous_from,
+            "previous_to": previous_to,
+            "rows": [
+                {
+                    **figures_display(row),
+                    "organizer_name": names.get(row["organizer"], row["organizer"]),
+                }
+                for row in report["streams"]
+            ],
+            "organizers": organizers,
+            "charts": daily_charts(days, over="all matching streams"),
         }
 
     @extend_schema(
@@ -464,6 +579,7 @@ class StreamStatsListApi(StaffReportApi):
         filters.is_valid(raise_exception=True)
         date_from, date_to = filters.validated_data["from"], filters.validated_data["to"]
         organizer = filters.validated_data["organizer"]
+        self.known_organizer_or_error(organizer)
         rows = stream_stats_list(
             user=request.user, date_from=date_from, date_to=date_to, organizer_slug=organizer
         )
@@ -501,8 +617,30 @@ class StreamStatsSummaryApi(StaffReportApi):
         ]
         return columns, [data]
 
+    def organizer_choices(self):
+        return organizers_visible_to(user=self.request.user)
+
     def html_context(self, report: dict) -> dict:
-        return {"organizers": organizers_visible_to(user=self.request.user)}
+        previous_from, previous_to = previous_period(date_from=report["from"], date_to=report["to"])
+        previous = stream_stats_summary(
+            user=self.request.user,
+            date_from=previous_from,
+            date_to=previous_to,
+            organizer_slug=report["organizer"],
+        )
+        return {
+            **page_common(report),
+            "summary": figures_display(report),
+            "cards": kpi_cards(
+                figures=report,
+                previous=previous,
+                names=("streams", "events", *STREAM_CARDS),
+            ),
+            "definitions": definitions(SUMMARY_CARDS),
+            "previous_from": previous_from,
+            "previous_to": previous_to,
+            "organizers": self.organizer_choices(),
+        }
 
     @extend_schema(
         operation_id="stream_stats_summary",
@@ -515,6 +653,7 @@ class StreamStatsSummaryApi(StaffReportApi):
         filters.is_valid(raise_exception=True)
         date_from, date_to = filters.validated_data["from"], filters.validated_data["to"]
         organizer = filters.validated_data["organizer"]
+        self.known_organizer_or_error(organizer)
         summary = stream_stats_summary(
             user=request.user, date_from=date_from, date_to=date_to, organizer_slug=organizer
         )
@@ -582,42 +721,37 @@ class StreamStatsDetailApi(StaffReportApi):
     def csv_filename(self, data) -> str:
         return f"stream-{data['stream']['stream_id']}_{data['from']}_{data['to']}.csv"
 
+    def invalid_context(self) -> dict:
+        return {"stream_key": self.kwargs.get("key", "")}
+
     def html_context(self, report: dict) -> dict:
         days = report["days"]
         totals = report["totals"]
-
-        def series(field: str) -> list[tuple]:
-            return [(d["day"], d[field]) for d in days]
-
+        previous_from, previous_to = previous_period(date_from=report["from"], date_to=report["to"])
+        previous = stream_range_totals(
+            user=self.request.user,
+            key=report["stream"]["stream_id"],
+            date_from=previous_from,
+            date_to=previous_to,
+        )
         return {
+            **page_common(report),
             "totals": figures_display(totals),
+            "cards": kpi_cards(
+                figures=totals,
+                previous=previous,
+                names=STREAM_CARDS,
+            ),
+            "definitions": definitions(STREAM_CARDS),
+            "previous_from": previous_from,
+            "previous_to": previous_to,
             "days_display": [figures_display(d) for d in days],
             "bunny": totals["bunny"],
+            "bunny_views_text": count_text(totals["bunny"]["views"]) if totals["bunny"] else "",
             "bunny_watch_text": duration_text(totals["bunny"]["watch_time_seconds"])
             if totals["bunny"]
             else "",
-            "charts": [
-                (
-                    "Unique viewers per day",
-                    svg_chart(series("unique_viewers"), title="Unique viewers per day"),
-                ),
-                (
-                    "Watch time per day",
-                    svg_chart(
-                        series("total_watch_seconds"),
-                        title="Watch time per day",
-                        unit="seconds",
-                    ),
-                ),
-                (
-                    "Peak concurrent viewers per day",
-                    svg_chart(
-                        series("peak_concurrent_viewers"),
-                        title="Peak concurrent viewers per day",
-                        kind="line",
-                    ),
-                ),
-            ],
+            "charts": daily_charts(days),
         }
 
     @extend_schema(
@@ -638,10 +772,51 @@ class StreamStatsDetailApi(StaffReportApi):
         return Response({"from": date_from, "to": date_to, **detail})
 
 
+def page_common(report: dict) -> dict:
+    """What every stream page's range form needs: its values and the preset links."""
+    presets = range_presets(date_from=report["from"], date_to=report["to"])
+    return {
+        "filters": report_filters(report),
+        "presets": presets,
+        "custom_range": not any(p["current"] for p in presets),
+    }
+
+
+def daily_charts(days: list[dict], *, over: str = "") -> list[tuple[str, SafeString]]:
+    """The three daily charts of the stream page, and of the dashboard over all streams."""
+
+    def series(field: str) -> list[tuple]:
+        return [(d["day"], d[field]) for d in days]
+
+    suffix = f" ({over})" if over else ""
+    captions = (
+        "Unique viewers per day",
+        "Watch time per day",
+        "Peak concurrent viewers per day",
+    )
+    return [
+        (captions[0], svg_chart(series("unique_viewers"), title=captions[0] + suffix)),
+        (
+            captions[1],
+            svg_chart(series("total_watch_seconds"), title=captions[1] + suffix, unit="seconds"),
+        ),
+        (
+            captions[2],
+            svg_chart(series("peak_concurrent_viewers"), title=captions[2] + suffix, kind="line"),
+        ),
+    ]
+
+
 def figures_display(figures: dict) -> dict:
-    """A row of figures plus the texts the pages show (durations, percentages)."""
+    """A row of figures plus the texts the pages show: counts with thousands
+    separators, durations in h/m/s, ratios in percent with one decimal."""
     return {
         **figures,
+        "unique_viewers_text": count_text(figures.get("unique_viewers")),
+        "sessions_text": count_text(figures.get("sessions")),
+        "peak_text": count_text(figures.get("peak_concurrent_viewers")),
+        "events_text": count_text(figures.get("events")),
+        "streams_text": count_text(figures.get("streams")),
         "watch_time_text": duration_text(figures.get("total_watch_seconds")),
         "avg_watch_text": duration_text(figures.get("avg_watch_seconds")),
         "buffer_ratio_text": percent_text(figures.get("buffer_ratio")),

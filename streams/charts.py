@@ -56,6 +56,12 @@ def duration_axis_text(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+def count_text(value: float | None) -> str:
+    """A count with thousands separators: 38282 → "38,282" (pages; the CSV keeps 38282)."""
+    number = _finite(value)
+    return f"{number:,.0f}" if number == round(number) else f"{number:,.1f}"
+
+
 def percent_text(ratio: float | None) -> str:
     """0.041667 → "4.2%" (one decimal; "0%" for none)."""
     value = _finite(ratio) * 100

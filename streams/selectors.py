@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from echonest_analytics.days import days_bounds
 
@@ -211,6 +212,47 @@ def stream_stats_summary(
     }
 
 
+def stream_stats_daily_totals(
+    *, user, date_from: date, date_to: date, organizer_slug: str | None = None
+) -> list[dict[str, Any]]:
+    """Per UTC day of the range, oldest first, over all visible streams together (the
+    dashboard's time series): unique viewers distinct across the streams that day, the
+    watch time summed, and the peak as the summary counts it (the highest stream's)."""
+    ids = list(
+        streams_visible_to(user=user, organizer_slug=organizer_slug).values_list("id", flat=True)
+    )
+    stored = {
+        row["day"]: row
+        for row in StreamStats.objects.filter(stream_id__in=ids, day__range=(date_from, date_to))
+        .values("day")
+        .annotate(total=Sum("total_watch_seconds"), peak=Max("peak_concurrent_viewers"))
+    }
+    start, end = days_bounds(date_from, date_to)
+    viewers = {
+        row["day"]: row["n"]
+        for row in ViewerSession.objects.filter(
+            stream_id__in=ids, started_at__gte=start, started_at__lt=end
+        )
+        .exclude(device=Device.BOT)
+        .annotate(day=TruncDate("started_at", tzinfo=UTC))
+        .values("day")
+        .annotate(n=Count("client_id", distinct=True))
+    }
+    rows = []
+    for offset in range((date_to - date_from).days + 1):
+        day = date_from + timedelta(days=offset)
+        row = stored.get(day, {})
+        rows.append(
+            {
+                "day": day,
+                "unique_viewers": viewers.get(day, 0),
+                "total_watch_seconds": round(row.get("total") or 0.0, 3),
+                "peak_concurrent_viewers": row.get("peak") or 0,
+            }
+        )
+    return rows
+
+
 def bunny_figures(*, streams: list[Stream], date_from: date, date_to: date) -> dict[int, dict]:
     """Bunny's own statistics per Bunny stream over the range (none for other streams)."""
     bunny = {
@@ -328,3 +370,13 @@ def stream_stats_detail(*, user, key: str, date_from: date, date_to: date) -> di
         "totals": {k: v for k, v in totals.items() if k not in ("stream_id", "title", "organizer")},
         "days": stream_daily_stats(stream=stream, date_from=date_from, date_to=date_to),
     }
+
+
+def stream_range_totals(*, user, key: str, date_from: date, date_to: date) -> dict[str, Any] | None:
+    """One visible stream's figures over the range (its list row), without the days: what
+    the stream page compares its range with."""
+    stream = streams_visible_to(user=user).filter(key=key).prefetch_related("providers").first()
+    if stream is None:
+        return None
+    (totals,) = _stream_rows(streams=[stream], date_from=date_from, date_to=date_to)
+    return totals

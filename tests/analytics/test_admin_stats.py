@@ -57,7 +57,7 @@ def test_superuser_sees_todays_figures_dau_bars_top_users_signups_and_known_user
     assert context["known_users"] == 4  # dylan, kurt, newbie, old
     # And the HTML carries them: figures, CSS bars, signups with dates, admin look.
     assert 'data-event="song_add"><span class="figure">5</span>' in html
-    assert 'class="bar" style="height: 100%"' in html
+    assert 'class="bar" data-height="100"' in html
     assert "<td>newbie@example.com</td><td>2026-03-10</td>" in html
     assert "ws_connect" in html and "bender_fill" in html
     assert 'data-event="known_users"><span class="figure">4</span>' in html

@@ -199,15 +199,15 @@ def test_staff_reads_filters_sorts_and_exports_the_stream_dashboard(
     launch = row_cells(page, "launch-party")
     assert launch["Unique viewers"] == "2"
     assert launch["Sessions"] == "3"
-    assert launch["Watch time (s)"] == "360"
+    assert launch["Watch time"] == "6m 00s"
     assert launch["Peak concurrent"] == "2"
     assert launch["Buffer ratio"] == "2.8%"
     assert launch["Error rate"] == "33.3%"
     assert launch["Provider"] == "bunny_stream"
     screenshot("dashboard")
 
-    # Sort: click "Watch time (s)": ascending puts Moonlight (120 s) first, again reverses.
-    header = page.locator("#result_list thead th", has_text="Watch time (s)")
+    # Sort: click "Watch time": ascending puts Moonlight (120 s) first, again reverses.
+    header = page.locator("#result_list thead th", has_text="Watch time")
     header.click()
     assert table_streams(page) == ["moonlight-show", "launch-party"]
     assert header.get_attribute("aria-sort") == "ascending"
@@ -232,7 +232,7 @@ def test_staff_reads_filters_sorts_and_exports_the_stream_dashboard(
         "1",
         "2m 00s",
     )
-    assert row_cells(page, "moonlight-show")["Watch time (s)"] == "120"
+    assert row_cells(page, "moonlight-show")["Watch time"] == "2m 00s"
 
     # Filter by date: all organizers, DAY_BEFORE only: c-1's 60 s on Launch party, and
     # nothing yet on Moonlight.
@@ -243,13 +243,13 @@ def test_staff_reads_filters_sorts_and_exports_the_stream_dashboard(
     page.wait_for_url(f"**to={seeded.day_before.isoformat()}**")
     assert table_streams(page) == ["launch-party", "moonlight-show"]
     launch = row_cells(page, "launch-party")
-    assert (launch["Unique viewers"], launch["Sessions"], launch["Watch time (s)"]) == (
+    assert (launch["Unique viewers"], launch["Sessions"], launch["Watch time"]) == (
         "1",
         "1",
-        "60",
+        "1m 00s",
     )
     moon = row_cells(page, "moonlight-show")
-    assert (moon["Unique viewers"], moon["Watch time (s)"]) == ("0", "0")
+    assert (moon["Unique viewers"], moon["Watch time"]) == ("0", "0s")
     assert kpi_values(page)["watch_time"] == "1m 00s"
 
     # CSV: the button downloads the same query as CSV.
@@ -316,8 +316,8 @@ def test_stream_pages_show_charts_and_the_bunny_block_only_for_bunny(
         seeded.day.isoformat(),
         "2",
         "2",
-        "300",
-        "150.0",
+        "5m 00s",
+        "2m 30s",
         "2",
         "4.2%",
         "50.0%",

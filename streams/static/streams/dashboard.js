@@ -1,6 +1,7 @@
 // Stream analytics: click (or Enter/Space on) a column header of a table marked
 // data-sortable to sort its rows; click again to reverse. Numbers sort as numbers
-// ("12.5%" as 12.5), everything else as text.
+// ("12.5%" as 12.5, a cell's data-value before its text), everything else as text.
+// A table wider than its box shows the "scroll sideways" hint placed before it.
 (function () {
   "use strict";
 
@@ -32,7 +33,27 @@
     header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
   }
 
+  function markScrollable() {
+    document.querySelectorAll(".stats-table-wrap").forEach(function (wrap) {
+      var hint = wrap.previousElementSibling;
+      if (!hint || !hint.classList.contains("stats-scroll-hint")) return;
+      var scrollable = wrap.scrollWidth > wrap.clientWidth + 1;
+      hint.classList.toggle("is-visible", scrollable);
+      wrap.classList.toggle("is-scrollable", scrollable);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    markScrollable();
+    window.addEventListener("resize", markScrollable);
+    var custom = document.querySelector('.stats-preset[data-preset="custom"]');
+    var from = document.getElementById("stats-from");
+    if (custom && from) {
+      custom.addEventListener("click", function (event) {
+        event.preventDefault();
+        from.focus();
+      });
+    }
     document.querySelectorAll("table[data-sortable]").forEach(function (table) {
       table.querySelectorAll("th[data-sort]").forEach(function (header) {
         header.tabIndex = 0;
