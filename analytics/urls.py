@@ -30,5 +30,10 @@ urlpatterns = [
         name="analytics-user-erase",
     ),
     path("admin/stats", views.admin_stats_view, name="analytics-admin-stats"),
+    path(
+        "admin/analytics/product",
+        pages.product_analytics_page,
+        name="analytics-product-page",
+    ),
     path("analytics/demo", pages.telemetry_demo_page, name="analytics-telemetry-demo"),
 ]
