@@ -1,7 +1,9 @@
-"""`manage.py bench_usage` (make bench-usage): latency of the usage API over 10M product events.
+"""`manage.py bench_usage` (make bench-usage): latency of the usage API, and of the product
+insight APIs (funnel, retention, stickiness), over 10M product events.
 
 SPEC §11: GET /api/analytics/usage?days=30 over 10,000,000 product events,
-floor p95 < 250 ms, goal p95 < 25 ms. The data generator is seeded, so every
+floor p95 < 250 ms, goal p95 < 25 ms; the same goal holds for each insight endpoint
+(§6.5), timed after it with `--insight-requests` requests each. The data generator is seeded, so every
 run builds the same events: `--users` users over `--days` days ending now, a
 different ~20 % of them active each day, 10 % anonymous events. Rows are
 generated one day at a time and written with binary COPY into the events table
@@ -55,6 +57,12 @@ COLUMNS = (
     "received_at",
 )
 BENCH_KEY = "bench-usage-dash-key"
+# The §6.5 endpoints, timed after the usage API on the same data.
+INSIGHT_URLS = (
+    "/api/analytics/funnel?steps=page_view:dashboard,action,conversion&window_days=14&days=30",
+    "/api/analytics/retention?period=week&cohorts=8",
+    "/api/analytics/stickiness?days=30",
+)
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -72,6 +80,12 @@ class Command(BaseCommand):
         parser.add_argument("--users", type=int, default=20_000)
         parser.add_argument("--requests", type=int, default=300)
         parser.add_argument("--window", type=int, default=30, help="the ?days= of the timed call")
+        parser.add_argument(
+            "--insight-requests",
+            type=int,
+            default=100,
+            help="requests per insight endpoint (funnel, retention, stickiness); 0 skips them",
+        )
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument(
             "--any-database",
@@ -107,6 +121,8 @@ class Command(BaseCommand):
             self._seed(opts)
             self._roll_up(opts)
         self._measure(opts)
+        if opts["insight_requests"] > 0:
+            self._measure_insights(opts)
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -239,8 +255,8 @@ class Command(BaseCommand):
 
     # --- measurement ---------------------------------------------------------------------
 
-    def _measure(self, opts) -> None:
-        url = f"/api/analytics/usage?days={opts['window']}"
+    def _time_get(self, url: str, *, requests: int) -> tuple[dict, list[float]]:
+        """(the first answer's JSON, the milliseconds of `requests` timed GETs after a warm-up)."""
         client = Client()
         timings: list[float] = []
         with override_settings(
@@ -249,14 +265,22 @@ class Command(BaseCommand):
             first = client.get(url, HTTP_X_DASH_KEY=BENCH_KEY)
             if first.status_code != 200:
                 raise CommandError(f"{url} answered {first.status_code}: {first.content[:200]!r}")
-            for _ in range(10):  # warm-up: connection, plans, caches
+            for _ in range(min(10, requests)):  # warm-up: connection, plans, caches
                 client.get(url, HTTP_X_DASH_KEY=BENCH_KEY)
-            for _ in range(opts["requests"]):
+            for _ in range(requests):
                 started = time.perf_counter()
                 response = client.get(url, HTTP_X_DASH_KEY=BENCH_KEY)
                 timings.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200
-        body = first.json()
+        return first.json(), timings
+
+    @staticmethod
+    def _verdict(p95: float) -> str:
+        return "goal met" if p95 < 25 else ("floor met" if p95 < 250 else "FLOOR MISSED")
+
+    def _measure(self, opts) -> None:
+        url = f"/api/analytics/usage?days={opts['window']}"
+        body, timings = self._time_get(url, requests=opts["requests"])
         with connection.cursor() as cursor:
             cursor.execute("SHOW server_version")
             pg_version = cursor.fetchone()[0]
@@ -269,8 +293,9 @@ class Command(BaseCommand):
             f"  p50 {p50:.1f} ms   p95 {p95:.1f} ms   p99 {p99:.1f} ms   "
             f"mean {statistics.fmean(timings):.1f} ms   max {max(timings):.1f} ms"
         )
-        verdict = "goal met" if p95 < 25 else ("floor met" if p95 < 250 else "FLOOR MISSED")
-        self.stdout.write(f"  SPEC §11: floor p95 < 250 ms, goal p95 < 25 ms -> {verdict}")
+        self.stdout.write(
+            f"  SPEC §11: floor p95 < 250 ms, goal p95 < 25 ms -> {self._verdict(p95)}"
+        )
         self.stdout.write(
             f"  data: {events:,} events over {opts['days']} days, {opts['users']:,} users; "
             f"answer: dau {body['dau']}, wau {body['wau']}, mau {body['mau']}, "
@@ -282,3 +307,26 @@ class Command(BaseCommand):
             f"PostgreSQL {pg_version}, load average {os.getloadavg()[0]:.2f} "
             "(other processes on the machine skew the figures)"
         )
+
+    def _measure_insights(self, opts) -> None:
+        """Time each §6.5 endpoint like the usage API; the same §11 goal applies to each."""
+        requests = opts["insight_requests"]
+        self.stdout.write("")
+        self.stdout.write(f"Product insights ({requests} requests each, Django test client)")
+        for url in INSIGHT_URLS:
+            body, timings = self._time_get(url, requests=requests)
+            p50, p95 = percentile(timings, 50), percentile(timings, 95)
+            self.stdout.write(f"GET {url}")
+            self.stdout.write(
+                f"  p50 {p50:.1f} ms   p95 {p95:.1f} ms   max {max(timings):.1f} ms   "
+                f"-> {self._verdict(p95)}   answer: {self._insight_answer(body)}"
+            )
+
+    @staticmethod
+    def _insight_answer(body: dict) -> str:
+        if "steps" in body:
+            return ", ".join(f"{s['step']} {s['users']:,}" for s in body["steps"])
+        if "cohorts" in body:
+            newest = body["cohorts"][-2] if len(body["cohorts"]) > 1 else body["cohorts"][-1]
+            return f"{len(body['cohorts'])} cohorts, {newest['start']}: {newest['returning']}"
+        return f"dau_mau {body['dau_mau']}, users {sum(body['users_by_active_days'].values()):,}"
