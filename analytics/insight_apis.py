@@ -23,7 +23,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from echonest_analytics.query_params import IntegerParam, query_errors
+from echonest_analytics.query_params import ChoiceParam, IntegerParam, query_errors
 
 from .apis import _ERROR, DashKeyOrStaff
 from .insights import (
@@ -200,7 +200,7 @@ class RetentionApi(ProductInsightApi):
     """GET /api/analytics/retention?period=day|week&cohorts=8 — retention cohorts."""
 
     class FilterSerializer(serializers.Serializer):
-        period = serializers.ChoiceField(
+        period = ChoiceParam(
             choices=["day", "week"],
             default="week",
             error_messages={"invalid_choice": "period must be day or week."},

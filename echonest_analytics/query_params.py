@@ -126,3 +126,19 @@ class IntegerParam(serializers.IntegerField):
             return int(text)
         except ValueError:
             self.fail("invalid")
+
+
+class ChoiceParam(serializers.ChoiceField):
+    """One of `choices`; an empty value (`?period=`) counts as absent and takes the
+    default, as DRF reads an empty optional query value — and the schema says so."""
+
+    def __init__(self, *, choices, **kwargs):
+        super().__init__(choices=choices, **kwargs)
+        extend_schema_field(
+            {
+                "anyOf": [
+                    {"type": "string", "enum": list(choices)},
+                    {"type": "string", "maxLength": 0},
+                ]
+            }
+        )(self)

@@ -348,3 +348,13 @@ def test_an_integer_song_id_must_fit_64_bits(client, key):
 
     largest = push(client, "nightjar-fm", key, push_batch(plays=[play_item(songId=2**63 - 1)]))
     assert largest.status_code == 202, largest.content
+
+
+def test_a_station_key_that_is_no_slug_is_refused_like_an_unknown_station(client):
+    response = client.post(
+        "/api/broadcast/%C3%96/ingest",
+        data='{"batchId": "e13bdea0-c1c2-229c-8bcf-e83ea4e27efd"}',
+        content_type="text/plain",
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]
