@@ -14,7 +14,12 @@ import re
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
@@ -25,7 +30,7 @@ from echonest_analytics.renderers import CSVRenderer
 from streams.apis import StaffReportApi, StaffStatsHTMLRenderer
 
 from . import charts, reports
-from .models import BroadcastLogEntry, LogCategory, LogLevel, PlayStatsCache
+from .models import LogCategory, LogLevel, PlayStatsCache
 from .play_figures import (
     HEATMAP_COLUMNS,
     SONG_PLAY_COLUMNS,
@@ -49,6 +54,7 @@ from .station_selectors import (
     health_history,
     health_latest,
     listener_graph,
+    log_entries_delete,
     log_page,
     station_encoder,
     station_encoders,
@@ -625,6 +631,7 @@ class RequestsApi(StationApi):
 # Event log
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class InstantOrDayParam(serializers.Field):
     """An ISO 8601 instant with offset, or a local date (YYYY-MM-DD): its start for `from`,
     its end for `to`."""
@@ -752,45 +759,31 @@ class LogApi(StationApi):
             )
         )
 
-
-class LogDeleteApi(StationApi):
-    """DELETE /admin/broadcast/<station>/log?older_than_days=N."""
-
-    renderer_classes = [JSONRenderer]
-
-    class FilterSerializer(serializers.Serializer):
+    class DeleteFilterSerializer(serializers.Serializer):
         older_than_days = IntegerParam(
             message="an integer from 1 to 36500", min_value=1, max_value=36500
         )
 
-    class OutputSerializer(serializers.Serializer):
+    class DeleteOutputSerializer(serializers.Serializer):
         deleted = serializers.IntegerField()
         before = serializers.DateTimeField()
 
     @extend_schema(
         operation_id="broadcast_log_delete",
         summary="Delete the station's log entries older than N days (staff)",
-        parameters=[_station_param, FilterSerializer],
+        parameters=[_station_param, DeleteFilterSerializer],
         request=None,
-        responses={200: OutputSerializer, **_errors},
+        responses={200: DeleteOutputSerializer, **_errors},
     )
     def delete(self, request, station: str):
+        """DELETE …/log?older_than_days=N — the same path as the read (DRF routes a path to
+        one view); its own filter and output serializers."""
         chosen = self.station(station)
-        days = self.filters(chosen)["older_than_days"]
-        before = timezone.now() - dt.timedelta(days=days)
-        deleted, _ = BroadcastLogEntry.objects.filter(station=chosen, timestamp__lt=before).delete()
+        filters = self.DeleteFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        before = timezone.now() - dt.timedelta(days=filters.validated_data["older_than_days"])
+        deleted = log_entries_delete(station=chosen, before=before)
         return Response({"deleted": deleted, "before": before})
-
-
-def log_view(get_view, delete_view):
-    """One path, two operations: GET reads the log, DELETE clears old entries."""
-
-    def view(request, *args, **kwargs):
-        chosen = delete_view if request.method == "DELETE" else get_view
-        return chosen(request, *args, **kwargs)
-
-    view.csrf_exempt = True  # each DRF view enforces CSRF for session users itself
-    return view
 
 
 # ---------------------------------------------------------------------------------------
@@ -1253,3 +1246,31 @@ class ReportIndexApi(StationApi):
                 ]
             }
         )
+
+
+def _name_components() -> None:
+    """OpenAPI component names: drf-spectacular names a serializer after its class, and
+    every API here nests an `OutputSerializer`; prefix them with the API's name."""
+    import sys
+
+    module = sys.modules[__name__]
+    for api in vars(module).values():
+        if (
+            not (isinstance(api, type) and issubclass(api, StaffReportApi))
+            or api.__module__ != __name__
+        ):
+            continue
+        prefix = "Broadcast" + api.__name__.removesuffix("Api")
+        for attr in ("OutputSerializer", "DeleteOutputSerializer"):
+            serializer = api.__dict__.get(attr)
+            if serializer is None:
+                continue
+            serializer.__name__ = prefix + attr.removesuffix("OutputSerializer").replace(
+                "Delete", "Delete"
+            )
+            for name, nested in vars(serializer).items():
+                if isinstance(nested, type) and issubclass(nested, serializers.BaseSerializer):
+                    nested.__name__ = prefix + name
+
+
+_name_components()

@@ -166,6 +166,12 @@ def log_page(*, station: Station, limit: int = 50, offset: int = 0, **filters) -
     }
 
 
+def log_entries_delete(*, station: Station, before: dt.datetime) -> int:
+    """Delete the station's log entries older than `before` (the log's Clear)."""
+    deleted, _ = BroadcastLogEntry.objects.filter(station=station, timestamp__lt=before).delete()
+    return deleted
+
+
 def log_entry_row(entry: BroadcastLogEntry, *, station: Station) -> dict[str, Any]:
     return {
         "id": entry.pk,

@@ -30,7 +30,7 @@ urlpatterns = [
     path(f"{_station}requests", staff_apis.RequestsApi.as_view(), name="broadcast-requests"),
     path(
         f"{_station}log",
-        staff_apis.log_view(staff_apis.LogApi.as_view(), staff_apis.LogDeleteApi.as_view()),
+        staff_apis.LogApi.as_view(),
         name="broadcast-log",
     ),
     path(f"{_station}health", staff_apis.HealthApi.as_view(), name="broadcast-health"),
