@@ -10,7 +10,7 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-packages-test system-packages-run run test lint format migrate seed worker beat web \
-        aggregate bench-ingest bench-aggregate bench-usage bench-soak bench-poll clean
+        aggregate bench-ingest bench-aggregate bench-usage bench-soak bench-poll bench-broadcast clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,6 +82,10 @@ bench-ingest: install  ## playback ingestion over HTTP (gunicorn, production set
 bench-aggregate: export DEBUG ?= true
 bench-aggregate: install  ## aggregate 1,000,000 seeded playback events from scratch: seconds, peak memory
 	$(BIN)/python -m benchmarks.aggregate $(BENCH_ARGS)
+
+bench-broadcast: export DEBUG ?= true
+bench-broadcast: install  ## broadcast staff reads over a busy station's year (5.3M snapshots): p50/p95
+	$(BIN)/python -m benchmarks.broadcast $(BENCH_ARGS)
 
 bench-soak: install  ## sustained ingestion at half capacity (BENCH_ARGS="--minutes 10"): errors, p95/min, RSS
 	$(BIN)/python -m benchmarks.soak $(BENCH_ARGS)

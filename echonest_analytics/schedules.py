@@ -64,4 +64,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 5 * MINUTE,
         "options": _expiring(5 * MINUTE - 10),
     },
+    # Broadcast play-stats caches (SPEC §9.4): recomputed from plays, so a dropped run
+    # only delays them; the refresh takes its own lock.
+    "broadcast-refresh-stats": {
+        "task": "broadcast.refresh_stats",
+        "schedule": HOUR,
+        "options": _expiring(HOUR - 60),
+    },
 }

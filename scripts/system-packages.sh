@@ -6,10 +6,16 @@
 # Never downloads a browser of its own: Chromium comes from Debian's `chromium` package.
 set -euo pipefail
 
-# command-that-proves-it-is-there:debian-package
+# command-that-proves-it-is-there:debian-package (an absolute path: a file that must exist)
+# WeasyPrint (the broadcast report PDFs) loads pango and harfbuzz, and needs a font.
+lib=/usr/lib/x86_64-linux-gnu
+pdf_packages=("$lib/libpango-1.0.so.0:libpango-1.0-0" "$lib/libpangoft2-1.0.so.0:libpangoft2-1.0-0"
+              "$lib/libharfbuzz-subset.so.0:libharfbuzz-subset0"
+              /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core)
 case "${1:-test}" in
-  test) wanted=(/usr/bin/chromium:chromium ffmpeg:ffmpeg /usr/bin/icecast2:icecast2) ;;
-  run) wanted=(ffmpeg:ffmpeg redis-server:redis-server) ;;
+  test) wanted=(/usr/bin/chromium:chromium ffmpeg:ffmpeg /usr/bin/icecast2:icecast2
+                pdftotext:poppler-utils "${pdf_packages[@]}") ;;
+  run) wanted=(ffmpeg:ffmpeg redis-server:redis-server "${pdf_packages[@]}") ;;
   *) echo "usage: $0 test|run" >&2; exit 2 ;;
 esac
 
@@ -23,7 +29,11 @@ fi
 for entry in "${wanted[@]}"; do
   probe=${entry%%:*}
   package=${entry#*:}
-  command -v "$probe" >/dev/null 2>&1 || missing+=("$package")
+  if [[ $probe == /* ]]; then
+    [ -e "$probe" ] || missing+=("$package")
+  else
+    command -v "$probe" >/dev/null 2>&1 || missing+=("$package")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

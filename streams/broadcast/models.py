@@ -341,6 +341,13 @@ class PlayStatsCache(models.Model):
         D30 = "30d"
         D90 = "90d"
 
+    station = models.ForeignKey(
+        Station,
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
+        help_text="The song's station, kept here so a station's ranking reads one index.",
+    )
     song = models.ForeignKey(Song, on_delete=models.CASCADE, related_name="stats")
     period = models.CharField(max_length=3, choices=Period.choices)
     play_count = models.PositiveIntegerField(default=0)
@@ -348,11 +355,20 @@ class PlayStatsCache(models.Model):
     last_played_at = models.DateTimeField(null=True, blank=True)
     skip_count = models.PositiveIntegerField(default=0)
     crossfade_count = models.PositiveIntegerField(default=0)
+    measured_count = models.PositiveIntegerField(
+        default=0, help_text="Plays whose played_ms is known (the divisor of avg_played_ms)."
+    )
     refreshed_at = models.DateTimeField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["song", "period"], name="one_stats_row_per_period")
+        ]
+        indexes = [
+            models.Index(
+                fields=["station", "period", "-play_count", "-total_played_ms"],
+                name="stats_station_rank",
+            )
         ]
 
     def __str__(self) -> str:

@@ -31,6 +31,7 @@ from echonest_analytics.locks import job_lock
 
 from .log import log_entry_write
 from .models import LogCategory, LogLevel, Play, Song, SongRequest, Station
+from .play_stats import broadcast_stats_refresh_after_import
 from .secrets import identity_hash
 from .selectors import listeners_at_starts, station_timezone
 
@@ -534,6 +535,11 @@ def import_sam(*, station: Station | None = None, chunk_size: int = CHUNK_SIZE) 
             if station is not None
             else list(Station.objects.exclude(sam_database_url="").select_related("stream"))
         )
-        return SamImportSummary(
+        summary = SamImportSummary(
             stations=[station_sam_import(station=s, chunk_size=chunk_size) for s in stations]
         )
+    # After the lock is released: the play caches of stations that got plays (SPEC §9.4).
+    broadcast_stats_refresh_after_import(
+        station_keys=[s.station for s in summary.stations if s.plays]
+    )
+    return summary

@@ -7,6 +7,8 @@ from celery import shared_task
 from echonest_analytics.purge import PURGE_RUN_SECONDS, purge_task_run
 
 from .alerts import webhook_deliver
+from .models import Station
+from .play_stats import broadcast_stats_refresh
 from .poller import listeners_poll
 from .retention import BATCH_SIZE, broadcast_log_purge
 from .sam import import_sam as sam_import_run
@@ -44,3 +46,15 @@ def poll_listeners() -> dict:
 def import_sam() -> dict:
     """Import new SAM rows for every station with a SAM database URL (SPEC §9.2)."""
     return sam_import_run().as_dict()
+
+
+@shared_task(name="broadcast.refresh_stats", ignore_result=True)
+def refresh_stats(station_key: str | None = None) -> dict:
+    """Recompute the play caches (SPEC §9.4): hourly under beat for every station, and for
+    one station after a SAM import brought it plays."""
+    station = None
+    if station_key is not None:
+        station = Station.objects.filter(stream__key=station_key).first()
+        if station is None:
+            return {"skipped": f"no station {station_key!r}"}
+    return broadcast_stats_refresh(station=station).as_dict()
