@@ -17,7 +17,7 @@ from echonest_analytics.redis import get_redis
 
 from . import live_counters
 from .models import DailyActiveUser, DailyRollup, Event
-from .rollups import closed_rollup_days, daily_rollup_recompute
+from .rollups import closed_rollup_days, daily_rollup_recompute, intraday_usage_erase_user
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ def user_erase(*, user_id: str) -> UserErasure:
         )
         days |= set(DailyActiveUser.objects.filter(user_id=user_id).values_list("day", flat=True))
         deleted, _ = events.delete()
+        # Today's (and any unrolled day's) intraday rows are rebuilt without the user.
+        intraday_usage_erase_user(user_id=user_id, days=days)
         rolled_days = set(DailyRollup.objects.filter(day__in=days).values_list("day", flat=True))
         # A closed day (raw events past retention) cannot be recomputed: the user's
         # (day, user) row goes and the day's DAU with it; its event totals, which no

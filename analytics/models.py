@@ -85,3 +85,55 @@ class DailyActiveUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} active {self.day}"
+
+
+class IntradayFill(models.Model):
+    """Fill state of the intraday usage rows (Zulip style): a day listed here has
+    `IntradayEventCount` and `IntradayActiveUser` rows holding every stored event of
+    that day, kept current by ingestion in the transaction that stores the events.
+
+    A day without a row is read from raw events. The row is made by the first store of
+    a day's event (which builds the day's rows from its raw events) and goes when the
+    day's `DailyRollup` is computed, which then serves it.
+    """
+
+    day = models.DateField(unique=True)
+    filled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"intraday usage {self.day}"
+
+
+class IntradayEventCount(models.Model):
+    """Events per (day, event_type, feature) of a day in `IntradayFill`."""
+
+    day = models.DateField()
+    event_type = models.CharField(max_length=EVENT_TYPE_MAX_LENGTH)
+    feature = models.CharField(max_length=FEATURE_MAX_LENGTH, blank=True, default="")
+    events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "event_type", "feature"], name="analytics_intraday_count_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.event_type}/{self.feature}: {self.events}"
+
+
+class IntradayActiveUser(models.Model):
+    """One (day, user) pair of a day in `IntradayFill`, with that user's events so far."""
+
+    day = models.DateField()
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
+    events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "user_id"], name="analytics_intraday_user_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} active {self.day} (intraday)"

@@ -3,13 +3,21 @@
 A day's rollup is always recomputed from that day's raw events and written over
 the old one (Zulip style): re-running a day, or running it after a crash
 halfway, gives the same figures as one clean run, never a `+=`. Only complete
-UTC days (before today) are rolled up; today is always read from raw events.
+UTC days (before today) are rolled up.
+
+Today (and a day not rolled up yet) is served from the intraday rows instead
+(`IntradayFill`, `IntradayEventCount`, `IntradayActiveUser`): built from the day's raw
+events by the first store of one of its events, then kept current by every store in the
+transaction that stores the events (each uuid is stored once, so each event is added
+exactly once — a retried batch adds nothing), rebuilt from raw rows by an erasure, and
+dropped when the day's rollup is computed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -19,7 +27,14 @@ from django.utils import timezone
 
 from echonest_analytics.days import day_bounds, utc_today
 
-from .models import DailyActiveUser, DailyRollup, Event
+from .models import (
+    DailyActiveUser,
+    DailyRollup,
+    Event,
+    IntradayActiveUser,
+    IntradayEventCount,
+    IntradayFill,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +151,8 @@ def daily_rollup_recompute(*, day: dt.date) -> DailyRollup:
         rollup.needs_recompute = False
         rollup.computed_at = timezone.now()
         rollup.save()
+        # The rollup serves the day from now on; a later late event flags it (raw reads).
+        intraday_usage_drop(day=day)
     return rollup
 
 
@@ -183,3 +200,142 @@ def daily_rollups_refresh(*, today: dt.date | None = None) -> list[DailyRollup]:
     rollups = [daily_rollup_recompute(day=day) for day in rollup_due_days(today=today)]
     logger.info("product rollups refreshed: %s", ", ".join(str(r.day) for r in rollups))
     return rollups
+
+
+# --- intraday usage rows (today, and days not rolled up yet) ---------------------------------
+
+
+def _day_param(day: dt.date):
+    return day.isoformat() if connection.vendor == "sqlite" else day
+
+
+def _fill_lock(*, days: Iterable[dt.date], exclusive: bool) -> list[dt.date]:
+    """Lock the fill rows of `days` (sorted) and return the days that have one.
+
+    Stores take them shared (concurrent stores never wait for each other), a rebuild or a
+    drop exclusively: a store then waits for a rebuild to commit and adds its events to
+    the rebuilt rows, and a rebuild waits for the stores already adding.
+    """
+    days = sorted(set(days))
+    if not days:
+        return []
+    table = connection.ops.quote_name(IntradayFill._meta.db_table)
+    lock = (" FOR UPDATE" if exclusive else " FOR SHARE") if connection.vendor != "sqlite" else ""
+    placeholders = ", ".join(["%s"] * len(days))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT day FROM {table} WHERE day IN ({placeholders}) ORDER BY day{lock}",  # noqa: S608
+            [_day_param(day) for day in days],
+        )
+        found = [row[0] for row in cursor.fetchall()]
+    return [dt.date.fromisoformat(day) if isinstance(day, str) else day for day in found]
+
+
+def intraday_usage_rebuild(*, day: dt.date) -> None:
+    """Build one day's intraday rows from its raw events and mark the day filled (idempotent).
+
+    Recomputed from raw rows and written over the old ones, never added to.
+    """
+    start, end = day_bounds(day)
+    ops = connection.ops
+    event_table = ops.quote_name(Event._meta.db_table)
+    params = [
+        _day_param(day),
+        ops.adapt_datetimefield_value(start),
+        ops.adapt_datetimefield_value(end),
+    ]
+    with transaction.atomic():
+        IntradayFill.objects.bulk_create(
+            [IntradayFill(day=day, filled_at=timezone.now())], ignore_conflicts=True
+        )
+        _fill_lock(days=[day], exclusive=True)
+        IntradayEventCount.objects.filter(day=day).delete()
+        IntradayActiveUser.objects.filter(day=day).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {ops.quote_name(IntradayEventCount._meta.db_table)} "  # noqa: S608
+                f"(day, event_type, feature, events) SELECT %s, event_type, feature, COUNT(*) "
+                f"FROM {event_table} WHERE occurred_at >= %s AND occurred_at < %s "
+                "GROUP BY event_type, feature",
+                params,
+            )
+            cursor.execute(
+                f"INSERT INTO {ops.quote_name(IntradayActiveUser._meta.db_table)} "  # noqa: S608
+                f"(day, user_id, events) SELECT %s, user_id, COUNT(*) FROM {event_table} "
+                "WHERE occurred_at >= %s AND occurred_at < %s AND user_id <> '' GROUP BY user_id",
+                params,
+            )
+        IntradayFill.objects.filter(day=day).update(filled_at=timezone.now())
+
+
+def intraday_usage_drop(*, day: dt.date) -> None:
+    """Forget one day's intraday rows (its rollup serves it now)."""
+    with transaction.atomic():
+        if _fill_lock(days=[day], exclusive=True):
+            IntradayEventCount.objects.filter(day=day).delete()
+            IntradayActiveUser.objects.filter(day=day).delete()
+            IntradayFill.objects.filter(day=day).delete()
+
+
+def _upsert_add(table, key_columns: tuple[str, ...], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    quoted = connection.ops.quote_name(table._meta.db_table)
+    columns = (*key_columns, "events")
+    values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quoted} ({', '.join(columns)}) VALUES {values} "  # noqa: S608
+            f"ON CONFLICT ({', '.join(key_columns)}) "
+            f"DO UPDATE SET events = {quoted}.events + excluded.events",
+            [value for row in rows for value in row],
+        )
+
+
+def intraday_usage_add(*, events: Iterable, today: dt.date) -> None:
+    """Add newly stored events to their days' intraday rows, in the storing transaction.
+
+    `events` are the events this transaction stored (uuid-deduplicated), so each is added
+    once. The first store of an event of today builds today's rows from raw events
+    (which then include this batch); days without a fill row are left to raw reads.
+    """
+    by_day: dict[dt.date, list] = {}
+    for event in events:
+        by_day.setdefault(event.occurred_at.astimezone(dt.UTC).date(), []).append(event)
+    if not by_day:
+        return
+    if today in by_day:
+        # Waits for a concurrent first store of today to commit, then finds its rows.
+        IntradayFill.objects.bulk_create(
+            [IntradayFill(day=today, filled_at=timezone.now())], ignore_conflicts=True
+        )
+        if not IntradayEventCount.objects.filter(day=today).exists():
+            intraday_usage_rebuild(day=today)  # from raw rows, this batch included
+            del by_day[today]
+    counts: Counter = Counter()
+    users: Counter = Counter()
+    for day in _fill_lock(days=by_day, exclusive=False):
+        for event in by_day[day]:
+            counts[(_day_param(day), event.event_type, event.feature)] += 1
+            if event.user_id:
+                users[(_day_param(day), event.user_id)] += 1
+    _upsert_add(
+        IntradayEventCount,
+        ("day", "event_type", "feature"),
+        [(*key, n) for key, n in sorted(counts.items())],
+    )
+    _upsert_add(
+        IntradayActiveUser, ("day", "user_id"), [(*key, n) for key, n in sorted(users.items())]
+    )
+
+
+def intraday_usage_erase_user(*, user_id: str, days: Iterable[dt.date]) -> list[dt.date]:
+    """Rebuild, from the remaining raw events, every filled day a user's events were on
+    (GDPR erasure, after the events are deleted); returns those days."""
+    days = set(days) | set(
+        IntradayActiveUser.objects.filter(user_id=user_id).values_list("day", flat=True)
+    )
+    filled = sorted(set(IntradayFill.objects.filter(day__in=days).values_list("day", flat=True)))
+    for day in filled:
+        intraday_usage_rebuild(day=day)
+    return filled

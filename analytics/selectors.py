@@ -1,8 +1,10 @@
 """Reading product analytics: the usage summary (SPEC §5.4, §6.4) and the staff stats page (§6.3).
 
-Usage figures are assembled from `DailyRollup` for complete days and from raw
-events for today and for any day whose rollup is missing or flagged, so the
-cost grows with the number of active users in the window, not with events.
+Usage figures are assembled from `DailyRollup` for complete days; today and any day
+whose rollup is missing or flagged are read from that day's intraday rows when it has
+them (`IntradayFill`: kept current by ingestion, see `rollups`) and from raw events
+otherwise, so the cost grows with the number of active users in the window, not with
+events — at 23:59 as at 00:20.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.core.cache import cache
@@ -23,7 +25,14 @@ from echonest_analytics.days import day_bounds
 from echonest_analytics.redis import redis_breaker
 
 from . import live_counters
-from .models import DailyActiveUser, DailyRollup, Event
+from .models import (
+    DailyActiveUser,
+    DailyRollup,
+    Event,
+    IntradayActiveUser,
+    IntradayEventCount,
+    IntradayFill,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +64,26 @@ def _sql_date(day: dt.date) -> Any:
     return day.isoformat() if connection.vendor == "sqlite" else day
 
 
-def _raw_users_branches(raw_days: Sequence[dt.date]) -> tuple[list[str], list[Any]]:
+def _raw_users_branches(
+    raw_days: Sequence[dt.date], intraday_days: Collection[dt.date]
+) -> tuple[list[str], list[Any]]:
     """`SELECT day, user_id` of each raw day's distinct users, one branch per day.
 
-    The day is a constant in each branch: no per-row timezone conversion, and each branch
-    is one index range scan on `occurred_at`.
+    A day with intraday rows reads its (day, user) rows; another day reads its raw events,
+    with the day as a constant (no per-row timezone conversion, one index range scan on
+    `occurred_at`).
     """
     ops = connection.ops
     branches: list[str] = []
     params: list[Any] = []
     for day in raw_days:
+        if day in intraday_days:
+            branches.append(
+                f"SELECT %s, user_id FROM {ops.quote_name(IntradayActiveUser._meta.db_table)} "
+                "WHERE day = %s"
+            )
+            params += [_sql_date(day), _sql_date(day)]
+            continue
         start, end = day_bounds(day)
         branches.append(
             f"SELECT %s, user_id FROM (SELECT DISTINCT user_id FROM "
@@ -194,6 +213,7 @@ def _day_ranges_sql(column: str, runs: Sequence[tuple[dt.date, dt.date]]) -> tup
 def _raw_day_users(
     *,
     raw_days: Sequence[dt.date],
+    intraday_days: Collection[dt.date],
     rollup_days: Sequence[dt.date],
     week_starts: Sequence[dt.date],
 ) -> tuple[int, dict[dt.date, int], dict[dt.date, int]]:
@@ -209,7 +229,7 @@ def _raw_day_users(
     ops = connection.ops
     quote = ops.quote_name
     dau_table = quote(DailyActiveUser._meta.db_table)
-    branches, params = _raw_users_branches(raw_days)
+    branches, params = _raw_users_branches(raw_days, intraday_days)
     raw_weeks = sorted({_iso_monday(day) for day in raw_days})
     flags: list[str] = []
     flag_params: list[Any] = []
@@ -268,16 +288,26 @@ def _no_jit() -> Iterator[None]:
         yield
 
 
-def _raw_day_counts(raw_days: Sequence[dt.date]) -> list[tuple[dt.date, str, str, int]]:
-    """(day, event_type, feature, events) of the raw days: one index range scan per day,
-    with the day as a constant (no per-row timezone conversion)."""
+def _raw_day_counts(
+    raw_days: Sequence[dt.date], intraday_days: Collection[dt.date]
+) -> list[tuple[dt.date, str, str, int]]:
+    """(day, event_type, feature, events) of the raw days: a day's intraday counts when it
+    has them, else one index range scan of its raw events per day, with the day as a
+    constant (no per-row timezone conversion)."""
     if not raw_days:
         return []
     ops = connection.ops
     table = ops.quote_name(Event._meta.db_table)
+    counts_table = ops.quote_name(IntradayEventCount._meta.db_table)
     branches: list[str] = []
     params: list[Any] = []
     for i, day in enumerate(raw_days):
+        if day in intraday_days:
+            branches.append(
+                f"SELECT {i}, event_type, feature, events FROM {counts_table} WHERE day = %s"  # noqa: S608
+            )
+            params.append(_sql_date(day))
+            continue
         start, end = day_bounds(day)
         branches.append(
             f"SELECT {i}, event_type, feature, COUNT(*) FROM {table} "  # noqa: S608 — model names
@@ -306,6 +336,7 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
     }
     rollup_days = sorted(rollups)
     raw_days = [day for day in window if day not in rollups]
+    intraday_days = set(IntradayFill.objects.filter(day__in=raw_days).values_list("day", flat=True))
 
     events_per_day: dict[dt.date, int] = {}
     event_counts: dict[str, int] = {}
@@ -320,10 +351,13 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
             feature_usage[feature] = feature_usage.get(feature, 0) + n
 
     with _no_jit():
-        raw_counts = _raw_day_counts(raw_days)
+        raw_counts = _raw_day_counts(raw_days, intraday_days)
         week_starts = sorted({_iso_monday(day) for day in window})
         new_users, new_per_week, users_per_raw_day = _raw_day_users(
-            raw_days=raw_days, rollup_days=rollup_days, week_starts=week_starts
+            raw_days=raw_days,
+            intraday_days=intraday_days,
+            rollup_days=rollup_days,
+            week_starts=week_starts,
         )
     for day, event_type, feature, n in raw_counts:
         events_per_day[day] = events_per_day.get(day, 0) + n

@@ -22,7 +22,12 @@ from echonest_analytics.redis import get_redis, redis_breaker
 
 from . import live_counters
 from .models import Event
-from .rollups import closed_rollup_days, closed_rollup_fold_in, rollup_days_mark_for_recompute
+from .rollups import (
+    closed_rollup_days,
+    closed_rollup_fold_in,
+    intraday_usage_add,
+    rollup_days_mark_for_recompute,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +59,8 @@ class NewEvent:
 def events_store(*, events: Sequence[NewEvent], received_at: dt.datetime) -> set[uuid.UUID]:
     """Store `events` atomically, skipping uuids already stored; return the uuids stored now.
 
-    Late events (on a day before today) flag that day's rollup for recompute, in
-    the same transaction. Only the newly stored events feed the live counters, so
+    Late events (on a day before today) flag that day's rollup for recompute, and every
+    stored event is added to its day's intraday usage rows, in the same transaction. Only the newly stored events feed the live counters, so
     a retried batch is not counted twice there either.
     """
     if not events:
@@ -87,6 +92,8 @@ def events_store(*, events: Sequence[NewEvent], received_at: dt.datetime) -> set
             )
         if past_days - closed:
             rollup_days_mark_for_recompute(days=past_days - closed)
+        # Today's usage figures read these rows instead of scanning today's raw events.
+        intraday_usage_add(events=stored, today=today)
         tracked = _live_counter_events(events=stored, today=today)
         if tracked:
             transaction.on_commit(lambda: live_counters_feed(events=tracked))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from ..models import PlaybackBatch, PlaybackEvent, ViewerSession
+from ..models import PlaybackBatch, ViewerSession
 from .sql import _Sql, _t
 
 logger = logging.getLogger(__name__)
@@ -17,15 +17,14 @@ WIDEN_ROUNDS = 50
 
 
 def _scope_claim(sql: _Sql, *, full: bool) -> int:
-    """Claim the pending batches into agg_scope (every pair with `full`); the pair count."""
-    batches, events = _t(PlaybackBatch), _t(PlaybackEvent)
+    """Claim the pending batches into agg_scope and return the pair count; with `full`,
+    only mark every batch claimed (the scope then comes from `_scope_from_sessions`)."""
+    batches = _t(PlaybackBatch)
     if full:
+        # Every pair is in scope; `_scope_from_sessions` fills agg_scope once the
+        # events are sessionized.
         sql.execute(f"UPDATE {batches} SET pending = FALSE WHERE pending")
-        sql.temp_table(
-            "agg_scope",
-            f"SELECT stream_id, client_id, MIN({sql.epoch('occurred_at')}) AS lo, "
-            f"MAX({sql.epoch('occurred_at')}) AS hi FROM {events} GROUP BY stream_id, client_id",
-        )
+        return 0
     elif sql.pg:
         sql.create_temp("agg_scope", "(stream_id bigint, client_id text, lo float8, hi float8)")
         sql.execute(
@@ -51,6 +50,18 @@ def _scope_claim(sql: _Sql, *, full: bool) -> int:
             "INSERT INTO agg_scope VALUES (%s, %s, %s, %s)",
             [(s, c, lo, hi) for (s, c), (lo, hi) in ranges.items()],
         )
+    return sql.count("agg_scope")
+
+
+def _scope_from_sessions(sql: _Sql) -> int:
+    """agg_scope of a full run: every pair with events, over the span of its rebuilt
+    sessions (the same ranges as its events' first and last instants, read from one row
+    per session instead of every event)."""
+    sql.temp_table(
+        "agg_scope",
+        "SELECT stream_id, client_id, MIN(start_t) AS lo, MAX(last_t) AS hi "
+        "FROM agg_sessions GROUP BY stream_id, client_id",
+    )
     return sql.count("agg_scope")
 
 
