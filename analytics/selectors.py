@@ -65,14 +65,19 @@ def _sql_date(day: dt.date) -> Any:
 
 
 def _raw_users_branches(
-    raw_days: Sequence[dt.date], intraday_days: Collection[dt.date]
+    raw_days: Sequence[dt.date], intraday_days: Collection[dt.date] | None = None
 ) -> tuple[list[str], list[Any]]:
     """`SELECT day, user_id` of each raw day's distinct users, one branch per day.
 
-    A day with intraday rows reads its (day, user) rows; another day reads its raw events,
+    A day with intraday rows (looked up when `intraday_days` is not given) reads its
+    (day, user) rows; another day reads its raw events,
     with the day as a constant (no per-row timezone conversion, one index range scan on
     `occurred_at`).
     """
+    if intraday_days is None:
+        intraday_days = set(
+            IntradayFill.objects.filter(day__in=raw_days).values_list("day", flat=True)
+        )
     ops = connection.ops
     branches: list[str] = []
     params: list[Any] = []
