@@ -229,6 +229,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several endpoints take a `period`, each with its own choices.
+    "ENUM_NAME_OVERRIDES": {
+        "RetentionPeriodEnum": ["day", "week"],
+        "PlayPeriodEnum": ["all", "7d", "30d", "90d"],
+        "ListenerPeriodEnum": ["1h", "24h", "7d"],
+        "TrendPeriodEnum": ["week", "month"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "echonest_analytics.openapi.document_error_responses",

@@ -1,8 +1,27 @@
-from django.urls import path
+from django.apps import apps
+from django.urls import path, register_converter
 
 from . import apis, staff_apis
 
-_station = "admin/broadcast/<slug:station>/"
+
+class StationKeyConverter:
+    """A station's stream key under /admin/broadcast/, but never the name of one of the
+    app's models: /admin/broadcast/station/ and the like stay the Django admin's pages."""
+
+    regex = "(?!(?:{})/)[-a-zA-Z0-9_]+".format(
+        "|".join(model._meta.model_name for model in apps.get_app_config("broadcast").get_models())
+    )
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(StationKeyConverter, "station_key")
+
+_station = "admin/broadcast/<station_key:station>/"
 
 urlpatterns = [
     # `str`, not `slug`: a key that is no slug still reaches the view and gets its 401.
