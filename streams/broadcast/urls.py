@@ -6,9 +6,11 @@ from . import apis, staff_apis
 
 class StationKeyConverter:
     """A station's stream key under /admin/broadcast/, but never the name of one of the
-    app's models: /admin/broadcast/station/ and the like stay the Django admin's pages."""
+    app's models: /admin/broadcast/station/ and the like stay the Django admin's pages.
+    Any other segment, slug or not, reaches the staff API, which answers it (401/403 to
+    the anonymous, 404 for no such station) rather than the admin's login redirect."""
 
-    regex = "(?!(?:{})/)[-a-zA-Z0-9_]+".format(
+    regex = "(?!(?:{})/)[^/]+".format(
         "|".join(model._meta.model_name for model in apps.get_app_config("broadcast").get_models())
     )
 

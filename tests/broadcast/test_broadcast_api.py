@@ -175,3 +175,20 @@ def test_schema_lists_the_broadcast_endpoints(staff):
     params = {p["name"] for p in paths["/admin/broadcast/{station}/log"]["get"]["parameters"]}
     assert {"limit", "offset", "level", "category", "from", "to", "search"} <= params
     assert "delete" in paths["/admin/broadcast/{station}/log"]
+
+
+@pytest.mark.parametrize("path", ["requests", "heatmap", "reports/request-log"])
+def test_a_station_key_that_is_no_slug_reaches_the_api_not_the_admin_login(client, station, path):
+    """Found by the schema fuzzer: a key like `Åv` fell through to the admin's catch-all,
+    which answered anonymous callers with its login redirect."""
+    anonymous = client.get(f"/admin/broadcast/%C3%85v/{path}", HTTP_ACCEPT="application/json")
+    assert anonymous.status_code in (401, 403)
+    client.force_login(staff_user())
+    staff = client.get(f"/admin/broadcast/%C3%85v/{path}", HTTP_ACCEPT="application/json")
+    assert staff.status_code == 404
+
+
+def test_the_admin_keeps_its_own_broadcast_model_pages(client, superuser):
+    client.force_login(superuser)
+    assert client.get("/admin/broadcast/station/").status_code == 200
+    assert client.get("/admin/broadcast/play/").status_code == 200
