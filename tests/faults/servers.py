@@ -207,7 +207,17 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                HOST,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -300,7 +310,14 @@ class Gunicorn:
         }
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "echonest_analytics.wsgi:application", "-c", "gunicorn.conf.py"],
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "echonest_analytics.wsgi:application",
+                    "-c",
+                    "gunicorn.conf.py",
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -330,7 +347,11 @@ class Gunicorn:
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                response.read(),
+            )
         finally:
             conn.close()
 

@@ -43,7 +43,10 @@ def database_name(url: str) -> str:
 def seed(env: dict[str, str], *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "tests.faults.jobs", *args],
-        cwd=ROOT, env=env, check=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
     )
 
 
@@ -55,9 +58,7 @@ def other_backends(url: str) -> int:
     )[0][0]
 
 
-def test_aggregation_killed_mid_transaction_then_rerun_equals_a_clean_run(
-    fresh_database, tmp_path
-):
+def test_aggregation_killed_mid_transaction_then_rerun_equals_a_clean_run(fresh_database, tmp_path):
     url = fresh_database()
     env = production_env(database_url=url)  # no REDIS_URL: the lock is per process
     seed(env, "seed-playback", str(EVENTS))
@@ -75,12 +76,14 @@ def test_aggregation_killed_mid_transaction_then_rerun_equals_a_clean_run(
     try:
         # Killed once its transaction has written something (it holds a transaction id).
         wait_until(
-            lambda: run.poll() is None
-            and query(
-                url,
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_xid IS NOT NULL AND state = 'active'",
-            )[0][0],
+            lambda: (
+                run.poll() is None
+                and query(
+                    url,
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_xid IS NOT NULL AND state = 'active'",
+                )[0][0]
+            ),
             timeout=60,
             what="the aggregation run to start writing",
             every=0.02,
@@ -112,7 +115,9 @@ class StallingBunny:
         self.stalled = threading.Event()
         self.release = threading.Event()
         # (views, watch seconds) per day: above our own tracked watch time for some.
-        self.figures = {guid: (10 * (n + 1), 600.0 * n + 100) for n, guid in enumerate(BUNNY_VIDEOS)}
+        self.figures = {
+            guid: (10 * (n + 1), 600.0 * n + 100) for n, guid in enumerate(BUNNY_VIDEOS)
+        }
         bunny = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -34,17 +34,32 @@ def test_a_worker_killed_holding_the_aggregation_lock_blocks_the_next_run_under_
     env = production_env(database_url=url, redis_url=private_redis.url)
     subprocess.run(
         [sys.executable, "-m", "tests.faults.jobs", "seed-playback", str(EVENTS)],
-        cwd=ROOT, env=env, check=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
     )
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
         worker = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "echonest_analytics", "worker",
-                "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "echonest_analytics",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
                 "--without-heartbeat",
             ],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     broker = Celery(broker=private_redis.url)
     client = redis.Redis.from_url(private_redis.url)
@@ -66,15 +81,26 @@ def test_a_worker_killed_holding_the_aggregation_lock_blocks_the_next_run_under_
 
         # The next run: tries once a second, as a beat tick would, until it gets the lock.
         result = subprocess.run(
-            [sys.executable, "-m", "tests.faults.jobs", "aggregate-when-free",
-             str(NEXT_RUN_WITHIN)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=NEXT_RUN_WITHIN + 60,
+            [
+                sys.executable,
+                "-m",
+                "tests.faults.jobs",
+                "aggregate-when-free",
+                str(NEXT_RUN_WITHIN),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=NEXT_RUN_WITHIN + 60,
         )
         waited = time.monotonic() - killed_at
         assert result.returncode == 0, result.stderr[-3000:]
         outcome = json.loads(result.stdout.strip().splitlines()[-1])
-        print(f"lock TTL left at the kill {ttl_ms / 1000:.1f} s; next run proceeded "
-              f"{waited:.1f} s after the kill, after {outcome['attempts']} attempts")
+        print(
+            f"lock TTL left at the kill {ttl_ms / 1000:.1f} s; next run proceeded "
+            f"{waited:.1f} s after the kill, after {outcome['attempts']} attempts"
+        )
         assert outcome["ran"], f"no run got the lock in {NEXT_RUN_WITHIN} s"
         assert waited < NEXT_RUN_WITHIN
         assert ttl_ms <= 60_000, f"the dead holder's lock lived {ttl_ms / 1000:.0f} s more"
