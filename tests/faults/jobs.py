@@ -2,7 +2,7 @@
 the environment's DATABASE_URL): seeding and the retried aggregation run.
 
     python -m tests.faults.jobs seed-playback 200000
-    python -m tests.faults.jobs seed-stream faults
+    python -m tests.faults.jobs seed-stream faults [bunny_stream]
     python -m tests.faults.jobs seed-bunny
     python -m tests.faults.jobs aggregate-when-free 120
 """
@@ -23,11 +23,22 @@ def seed_playback(total: int) -> None:
     seed(total)
 
 
-def seed_stream(key: str) -> None:
-    from streams.models import Organizer, Stream
+def seed_stream(key: str, provider: str = "") -> None:
+    """The stream `key`, live; with `provider` (e.g. bunny_stream) one provider to play."""
+    from streams.models import Organizer, Stream, StreamProvider
 
     organizer, _ = Organizer.objects.get_or_create(slug="faults", defaults={"name": "Faults"})
-    Stream.objects.get_or_create(key=key, defaults={"title": key, "organizer": organizer})
+    stream, _ = Stream.objects.get_or_create(
+        key=key, defaults={"title": key, "organizer": organizer, "status": "live"}
+    )
+    if provider:
+        StreamProvider.objects.create(
+            stream=stream,
+            provider=provider,
+            external_id=BUNNY_VIDEOS[0],
+            config={"library_id": "4242"},
+            is_primary=True,
+        )
 
 
 BUNNY_VIDEOS = [f"0d4c7a52-1a3e-4f7b-b2d5-8c9e0f1a2b{n:02d}" for n in range(4)]
@@ -101,7 +112,7 @@ def main(argv: list[str]) -> None:
     if command == "seed-playback":
         seed_playback(int(args[0]))
     elif command == "seed-stream":
-        seed_stream(args[0])
+        seed_stream(*args)
     elif command == "seed-bunny":
         seed_bunny()
     elif command == "aggregate-when-free":
