@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from .servers import (
-    ROOT,
     PrivatePostgres,
     PrivateRedis,
     database_create,
     database_drop,
+    database_migrate,
     database_url,
-    production_env,
 )
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/faults/" in item.nodeid:
-            item.add_marker(pytest.mark.faults)
 
 
 @pytest.fixture(scope="session")
@@ -51,25 +42,13 @@ def run_tag() -> str:
     return secrets.token_hex(4)
 
 
-def migrate(url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        env=production_env(database_url=url),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 @pytest.fixture(scope="session")
 def migrated_template(postgres_admin_url, run_tag) -> Iterator[str]:
     """A database with every migration applied, to copy (CREATE DATABASE … TEMPLATE)."""
     name = f"echonest_faults_{run_tag}_template"
     database_create(postgres_admin_url, name)
     try:
-        migrate(database_url(postgres_admin_url, name))
+        database_migrate(database_url(postgres_admin_url, name))
         yield name
     finally:
         database_drop(postgres_admin_url, name)

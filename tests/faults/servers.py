@@ -284,6 +284,10 @@ def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.
     return result
 
 
+def database_migrate(url: str) -> None:
+    manage("migrate", "--no-input", "-v", "0", env=production_env(database_url=url), timeout=300)
+
+
 def manage_popen(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(

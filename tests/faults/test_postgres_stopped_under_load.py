@@ -13,9 +13,16 @@ from collections import Counter
 
 import pytest
 
-from .conftest import migrate
 from .load import PLAYBACK_EVENTS, Sender
-from .servers import ROOT, Gunicorn, database_create, production_env, query, wait_until
+from .servers import (
+    ROOT,
+    Gunicorn,
+    database_create,
+    database_migrate,
+    production_env,
+    query,
+    wait_until,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -27,7 +34,7 @@ DOWN_FOR = 5.0  # seconds the database stays stopped
 def outage_database(private_postgres) -> str:
     """A migrated database on the private cluster, with the stream the batches name."""
     url = database_create(private_postgres.admin_url, "echonest")
-    migrate(url)
+    database_migrate(url)
     subprocess.run(
         [sys.executable, "-m", "tests.faults.jobs", "seed-stream", STREAM],
         cwd=ROOT,
