@@ -17,10 +17,22 @@ from datetime import UTC, datetime, timedelta
 
 def seed_playback(total: int) -> None:
     """`total` raw playback events over 20 streams and three days (the aggregation
-    benchmark's deterministic generator), no sessions or stats yet."""
+    benchmark's deterministic generator), no sessions or stats yet.
+
+    The generator's last sessions end up to a quarter of an hour after midnight; moved an
+    hour back, every session is stale (older than SESSION_TIMEOUT) at any time of day, so
+    two runs a minute apart finalize the same sessions and can be compared.
+    """
+    from django.db import connection
+
     from benchmarks.aggregate import seed
 
     seed(total)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE streams_playbackevent SET occurred_at = occurred_at - interval '1 hour', "
+            "received_at = received_at - interval '1 hour'"
+        )
 
 
 def seed_stream(key: str, provider: str = "") -> None:

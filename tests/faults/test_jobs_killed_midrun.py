@@ -70,6 +70,10 @@ def test_aggregation_killed_mid_transaction_then_rerun_equals_a_clean_run(fresh_
     clean_seconds = time.monotonic() - started
     clean = aggregation_figures(clean_url)
     assert clean["stream_stats"] and clean["viewer_sessions"]
+    # Every session is stale already: a later run cannot finalize more (jobs.seed_playback).
+    assert query(clean_url, "SELECT count(*) FROM streams_viewersession WHERE NOT finalized") == [
+        (0,)
+    ]
 
     run = manage_popen("aggregate_streams", "--all", env=env, log=tmp_path / "killed.log")
     run_started = time.monotonic()
