@@ -120,7 +120,12 @@ def seed_broadcast_demo(*, reset: bool = False) -> str:
     if station is not None and Play.objects.filter(station=station).exists():
         return f"station {DEMO_STATION_KEY} (broadcast data already loaded)"
     with transaction.atomic():
-        return _seed(stream=stream, station=station)
+        summary = _seed(stream=stream, station=station)
+    # The play figures read precomputed caches (refreshed hourly): fill them now.
+    from .play_stats import broadcast_stats_refresh
+
+    broadcast_stats_refresh(station=Station.objects.get(stream=stream))
+    return summary
 
 
 def _seed(*, stream: Stream, station: Station | None) -> str:
@@ -136,7 +141,11 @@ def _seed(*, stream: Stream, station: Station | None) -> str:
             stream=stream,
             provider=StreamProvider.Provider.ICECAST,
             external_id=mount,
-            defaults={"config": {"url": f"http://127.0.0.1:{port}"}, "is_primary": i == 0},
+            # Nothing serves these ports: the demo's week is seeded, not polled.
+            defaults={
+                "config": {"url": f"http://127.0.0.1:{port}", "poll": False},
+                "is_primary": i == 0,
+            },
         )
         encoders.append((encoder, share))
 

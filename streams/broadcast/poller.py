@@ -635,11 +635,16 @@ def _previous_snapshots(
 def _round_poll(*, round_at: datetime) -> PollSummary:
     started = time.monotonic()
     summary = PollSummary(round_at=round_at)
-    encoders = list(
-        StreamProvider.objects.filter(provider__in=ENCODER_PROVIDERS, stream__station__isnull=False)
+    # An encoder whose config says `"poll": false` keeps its history but is not asked.
+    encoders = [
+        encoder
+        for encoder in StreamProvider.objects.filter(
+            provider__in=ENCODER_PROVIDERS, stream__station__isnull=False
+        )
         .select_related("stream__station")
         .order_by("pk")
-    )
+        if (encoder.config or {}).get("poll", True) is not False
+    ]
     # One Station object per station, so a listener secret made on first use is made once.
     stations: dict[int, Station] = {}
     for encoder in encoders:

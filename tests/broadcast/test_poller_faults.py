@@ -240,3 +240,19 @@ def test_a_server_that_stalls_after_its_headers_is_unreachable_not_a_crash(
     assert ListenerSnapshot.objects.get(encoder=fine).listeners == 2
     assert summary.failures == 1
     assert [e for e, _, enc in log_events(station) if enc == "/live.mp3"] == ["server_unreachable"]
+
+
+def test_an_encoder_configured_not_to_be_polled_keeps_its_history_and_is_not_asked(station):
+    polled = encoder_add(
+        station, provider="icecast", external_id="/live.mp3", url=closed_port_url()
+    )
+    kept = encoder_add(station, provider="icecast", external_id="/old.mp3", url=closed_port_url())
+    kept.config = {**kept.config, "poll": False}
+    kept.save(update_fields=["config"])
+
+    summary = listeners_poll(now=at(0))
+
+    assert summary.encoders == 1
+    assert ListenerSnapshot.objects.filter(encoder=polled).count() == 1
+    assert not ListenerSnapshot.objects.filter(encoder=kept).exists()
+    assert [encoder for _, _, encoder in log_events(station)] == ["/live.mp3"]
