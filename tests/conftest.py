@@ -68,3 +68,9 @@ def admin_client_api(superuser) -> APIClient:
 
 def uses_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests run last: their session-wide Playwright keeps an event loop running
+    in the main thread, and every Django ORM call after it would count as async code."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -16,6 +16,8 @@ from streams.broadcast.models import BroadcastLogEntry, ListenerSnapshot, Statio
 from streams.broadcast.play_stats import broadcast_stats_refresh
 from streams.broadcast.station_selectors import station_encoders
 
+from .conftest import wait_for_js
+
 pytestmark = pytest.mark.django_db(transaction=True)
 SHOTS = Path("/tmp/broadcast-shots")  # noqa: S108 — where the brief asks for them
 TABS = {
@@ -70,7 +72,8 @@ def test_listener_graph_refreshes_with_a_new_snapshot(demo, live_server, page, s
     ListenerSnapshot.objects.create(
         encoder=encoder, taken_at=now, round_at=now, listeners=4321, source_up=True
     )
-    page.wait_for_function(
+    wait_for_js(
+        page,
         f"Number(document.querySelector('#listener-live').dataset.pointCount) > {before}",
         timeout=15_000,
     )

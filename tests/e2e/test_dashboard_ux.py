@@ -14,6 +14,8 @@ import pytest
 from streams.aggregation import stream_stats_recompute
 from streams.models import Organizer, Stream
 
+from .conftest import wait_for_js
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -100,7 +102,8 @@ def test_the_stats_page_updates_its_counters_without_a_reload(
     card = page.locator('#glance li[data-event="song_add"] .figure')
     before = int(card.inner_text().replace(",", ""))
     track(get_redis(), "song_add", email="e2e-live@example.com")
-    page.wait_for_function(
+    wait_for_js(
+        page,
         f"""() => {{
             const el = document.querySelector('#glance li[data-event="song_add"] .figure');
             return el && Number(el.textContent.replace(/,/g, "")) === {before + 1};
