@@ -358,7 +358,10 @@ class StaffReportApi(APIView):
 
     def handle_exception(self, exc):
         html = isinstance(getattr(self.request, "accepted_renderer", None), TemplateHTMLRenderer)
-        if html and isinstance(exc, NotAuthenticated | PermissionDenied):
+        # A signed-out browser (it asks for text/html) is sent to the login page; any other
+        # client, `?format=html` or not, gets its 401/403.
+        browser = "text/html" in self.request.META.get("HTTP_ACCEPT", "")
+        if html and browser and isinstance(exc, NotAuthenticated | PermissionDenied):
             if not self.request.user.is_authenticated:
                 return redirect_to_login(self.request.get_full_path(), reverse("admin:login"))
         if isinstance(exc, ValidationError):

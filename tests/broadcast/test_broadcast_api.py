@@ -192,3 +192,16 @@ def test_the_admin_keeps_its_own_broadcast_model_pages(client, superuser):
     client.force_login(superuser)
     assert client.get("/admin/broadcast/station/").status_code == 200
     assert client.get("/admin/broadcast/play/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/broadcast/night-radio/uptime", "/admin/analytics/streams"]
+)
+def test_only_a_signed_out_browser_is_sent_to_the_login_page(client, station, path):
+    """Found by the schema fuzzer: `?format=html` from a client that is no browser got the
+    login redirect, which it followed to a 200 page, as if its request were accepted."""
+    not_a_browser = client.get(f"{path}?format=html&from=%C3%8B", HTTP_ACCEPT="*/*")
+    assert not_a_browser.status_code in (401, 403)
+    browser = client.get(f"{path}?from=%C3%8B", HTTP_ACCEPT="text/html,application/xhtml+xml")
+    assert browser.status_code == 302
+    assert browser["Location"].startswith("/admin/login/")
