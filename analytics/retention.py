@@ -11,7 +11,9 @@
 "Older than N days" is counted in whole UTC days: a purge run on day T removes rows of
 days before T − N, so nothing younger than N days ever goes.
 
-Deletes run in bounded batches (`echonest_analytics.purge`).
+Deletes run in bounded batches (`echonest_analytics.purge`). On PostgreSQL a month
+partition of `Event` that ends before the cutoff and whose every day with events is
+rolled up and current is dropped whole first (`product_partitions_drop`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,20 @@ from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.db.models.functions import TruncDate
 
 from echonest_analytics.days import day_start
-from echonest_analytics.purge import BATCH_SIZE, PurgeResult, purge_step, retention_cutoff_day
+from echonest_analytics.partitions import MonthPartition, expired_month_partitions_drop
+from echonest_analytics.purge import (
+    BATCH_SIZE,
+    PurgeResult,
+    purge_step,
+    retention_cutoff_day,
+    table_name,
+)
 
 from .models import DailyActiveUser, DailyRollup, Event
 
 logger = logging.getLogger(__name__)
+
+ONE_DAY = dt.timedelta(days=1)
 
 
 def product_events_purgeable(*, now: dt.datetime | None = None) -> QuerySet[Event]:
@@ -40,6 +51,37 @@ def product_events_purgeable(*, now: dt.datetime | None = None) -> QuerySet[Even
         .annotate(utc_day=TruncDate("occurred_at", tzinfo=dt.UTC))
         .filter(Exists(rolled_up))
     )
+
+
+def product_partitions_drop(
+    *, now: dt.datetime | None = None, dry_run: bool = False
+) -> dict[str, int]:
+    """Drop each month partition of `Event` that ends before the cutoff and whose every
+    UTC day with events is rolled up and current; returns the rows dropped (with `dry_run`, that would be). The other
+    months keep batched deletes."""
+    cutoff = day_start(retention_cutoff_day(days=settings.PRODUCT_EVENT_RETENTION_DAYS, now=now))
+
+    def every_day_rolled_up(partition: MonthPartition) -> bool:
+        days = {
+            (partition.lower + dt.timedelta(days=n)).date()
+            for n in range((partition.upper - partition.lower).days)
+        }
+        current = DailyRollup.objects.filter(day__in=days, needs_recompute=False)
+        not_rolled_up = days - set(current.values_list("day", flat=True))
+        return not any(
+            Event.objects.filter(
+                occurred_at__gte=day_start(day), occurred_at__lt=day_start(day + ONE_DAY)
+            ).exists()
+            for day in not_rolled_up
+        )
+
+    dropped = expired_month_partitions_drop(
+        Event._meta.db_table,
+        before=cutoff,
+        still_droppable=every_day_rolled_up,
+        dry_run=dry_run,
+    )
+    return {table_name(Event): dropped} if dropped else {}
 
 
 def _rollup_day_has_raw_events(

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
 
+from .partitions import UNIQUE_KEY_TABLES
+
 _PG_COPY_TYPES = {
     "AutoField": "int4",
     "BigAutoField": "int8",
@@ -70,6 +72,31 @@ def _stage_table(model: type[models.Model]) -> str:
     return f"_stage_{model._meta.db_table}"
 
 
+def _insert_new_sql(model, table: str, stage: str, cols: str, unique_column: str) -> str:
+    """INSERT of the staged rows whose `unique_column` is new, RETURNING that column.
+
+    A partitioned table keeps its unique values in a key table (`partitions`): the
+    values are claimed there first and only the rows of new claims are stored, the first
+    staged row of a value repeated within the batch, as ON CONFLICT would keep it.
+    """
+    quote = connection.ops.quote_name
+    key = quote(unique_column)
+    column_and_key = UNIQUE_KEY_TABLES.get(model._meta.db_table)
+    if column_and_key is None or column_and_key[0] != unique_column:
+        return (
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "  # noqa: S608
+            f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+        )
+    key_table = quote(column_and_key[1])
+    return (
+        f"WITH claimed AS (INSERT INTO {key_table} ({key}) SELECT {key} FROM {stage} "  # noqa: S608
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}), "
+        f"first_rows AS (SELECT DISTINCT ON ({key}) {cols} FROM {stage} "
+        f"WHERE {key} IN (SELECT {key} FROM claimed) ORDER BY {key}, ctid) "
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM first_rows RETURNING {key}"
+    )
+
+
 def insert_rows_skipping_conflicts(
     model: type[models.Model],
     columns: Sequence[str],
@@ -104,10 +131,7 @@ def insert_rows_skipping_conflicts(
                 copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
-                f"ON CONFLICT ({quote(unique_column)}) DO NOTHING RETURNING {quote(unique_column)}"
-            )
+            cursor.execute(_insert_new_sql(model, table, stage, cols, unique_column))
             inserted = {value for (value,) in cursor.fetchall()}
             cursor.execute(f"DELETE FROM {stage}")  # noqa: S608 — names come from model metadata
         return inserted

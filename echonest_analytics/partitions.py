@@ -32,10 +32,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,9 @@ def _create_month_partition(cursor, table: str, column: str, start: dt.datetime)
         [start, upper],
     )
     moved = cursor.rowcount
-    cursor.execute(f"ALTER TABLE {_quote(table)} ATTACH PARTITION {_quote(name)} {bounds}", [start, upper])
+    cursor.execute(
+        f"ALTER TABLE {_quote(table)} ATTACH PARTITION {_quote(name)} {bounds}", [start, upper]
+    )
     cursor.execute(f"SELECT set_config('{_MOVING_ROWS_SETTING}', 'off', true)")
     logger.info("partition %s created; %d rows moved in from %s", name, moved, default)
     return True
@@ -203,10 +205,15 @@ def _lock_partition_ddl(cursor, table: str) -> None:
 
 
 def month_partitions_ensure(
-    *, now: dt.datetime | None = None, months_ahead: int = 1, tables: list[str] | None = None
+    *,
+    now: dt.datetime | None = None,
+    months_ahead: int = 1,
+    tables: list[str] | None = None,
+    dry_run: bool = False,
 ) -> list[str]:
     """Create the partitions of the current month and `months_ahead` months after it for
-    every partitioned table; returns the names created (none on SQLite)."""
+    every partitioned table; returns the names created (with `dry_run`, that would be;
+    none on SQLite)."""
     if not partitioning_enabled():
         return []
     current = month_start(now or dt.datetime.now(dt.UTC))
@@ -215,12 +222,24 @@ def month_partitions_ensure(
         if not table_is_partitioned(table):
             continue
         column = PARTITIONED_TABLES[table]
-        with transaction.atomic(), connection.cursor() as cursor:
-            _lock_partition_ddl(cursor, table)
-            for start in _months(current, month_add(current, months_ahead)):
-                if _create_month_partition(cursor, table, column, start):
-                    created.append(month_partition_name(table, start))
-    if created:
+        months = list(_months(current, month_add(current, months_ahead)))
+        if dry_run:
+            existing = {p.name for p in month_partitions(table)}
+            created += [
+                n for n in (month_partition_name(table, m) for m in months) if n not in existing
+            ]
+            continue
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                _lock_partition_ddl(cursor, table)
+                made = [m for m in months if _create_month_partition(cursor, table, column, m)]
+        except OperationalError as error:
+            if not _lock_timed_out(error):
+                raise
+            logger.warning("partitions of %s not created: the table stayed locked", table)
+            continue
+        created += [month_partition_name(table, m) for m in made]
+    if created and not dry_run:
         logger.info("partitions created: %s", ", ".join(created))
     return created
 
@@ -231,10 +250,52 @@ def partition_rows(partition: str) -> int:
         return cursor.fetchone()[0]
 
 
-def month_partition_drop(partition: MonthPartition, *, still_droppable=None) -> int | None:
+def _lock_timed_out(error: OperationalError) -> bool:
+    return getattr(getattr(error, "__cause__", None), "sqlstate", None) == "55P03"
+
+
+def month_partition_drop(
+    partition: MonthPartition,
+    *,
+    still_droppable: Callable[[MonthPartition], bool] | None = None,
+    dry_run: bool = False,
+) -> int | None:
     """Drop one whole month partition; returns the rows it held, or None when it was not
-    dropped (gone already, or `still_droppable()` — asked once writes to it are locked
-    out — said no)."""
+    dropped: gone already, `still_droppable(partition)` (asked once writes to it are
+    locked out) said no, or the parent's lock was not had within LOCK_TIMEOUT (the next
+    run tries again). With `dry_run`, counts what would go and drops nothing."""
+    try:
+        return _month_partition_drop(partition, still_droppable=still_droppable, dry_run=dry_run)
+    except OperationalError as error:
+        if not _lock_timed_out(error):
+            raise
+        logger.warning("partition %s not dropped: its table stayed locked", partition.name)
+        return None
+
+
+def expired_month_partitions_drop(
+    table: str,
+    *,
+    before: dt.datetime,
+    still_droppable: Callable[[MonthPartition], bool] | None = None,
+    dry_run: bool = False,
+) -> int:
+    """Drop every month partition of `table` that ends at or before `before` and that
+    `still_droppable` accepts; returns the rows they held (0 on SQLite)."""
+    dropped = 0
+    for partition in month_partitions(table):
+        if partition.upper <= before:
+            rows = month_partition_drop(partition, still_droppable=still_droppable, dry_run=dry_run)
+            dropped += rows or 0
+    return dropped
+
+
+def _month_partition_drop(
+    partition: MonthPartition,
+    *,
+    still_droppable: Callable[[MonthPartition], bool] | None,
+    dry_run: bool,
+) -> int | None:
     table = partition.parent
     with transaction.atomic(), connection.cursor() as cursor:
         _lock_partition_ddl(cursor, table)
@@ -243,10 +304,12 @@ def month_partition_drop(partition: MonthPartition, *, still_droppable=None) -> 
             return None
         # SHARE keeps rows from arriving in it between the check and the drop.
         cursor.execute(f"LOCK TABLE {_quote(partition.name)} IN SHARE MODE")
-        if still_droppable is not None and not still_droppable():
+        if still_droppable is not None and not still_droppable(partition):
             return None
         cursor.execute(f"SELECT count(*) FROM {_quote(partition.name)}")  # noqa: S608
         rows = cursor.fetchone()[0]
+        if dry_run:
+            return rows
         if table in UNIQUE_KEY_TABLES:
             column, key_table = UNIQUE_KEY_TABLES[table]
             cursor.execute(
@@ -370,7 +433,9 @@ def _unique_to_key_table(cursor, *, table: str, ddl: dict) -> dict:
     if ddl["uniques"]:
         raise RuntimeError(f"{table}: unique constraints left {ddl['uniques']}")
     # Lookups by the column (the admin's search, `track`) keep an index.
-    ddl["indexes"].append(f"CREATE INDEX {_quote(f'{table}_{column}_idx')} ON {_quote(table)} ({_quote(column)})")
+    ddl["indexes"].append(
+        f"CREATE INDEX {_quote(f'{table}_{column}_idx')} ON {_quote(table)} ({_quote(column)})"
+    )
     cursor.execute(f"CREATE TABLE {_quote(key_table)} ({_quote(column)} uuid PRIMARY KEY)")
     function = f"{key_table}_forget"
     cursor.execute(

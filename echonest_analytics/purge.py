@@ -79,6 +79,8 @@ def purge_step(
 
 
 PurgeStepFunction = Callable[..., PurgeResult]  # (*, now, batch_size, dry_run) -> PurgeResult
+# (*, now) -> {table: rows}: drops the whole partitions that may go, before the batches.
+PartitionDropFunction = Callable[..., dict[str, int]]
 
 
 def purge_until_done(
@@ -89,12 +91,21 @@ def purge_until_done(
     batch_size: int = BATCH_SIZE,
     dry_run: bool = False,
     max_seconds: float | None = None,
+    partition_drops: Sequence[PartitionDropFunction] = (),
 ) -> PurgeResult:
     """Run every step (one bounded batch per table each) again and again until none has
     rows left. With `max_seconds`, stops after the round that crosses it and says
-    `has_more` when rows remain. With `dry_run`, one round counts what would go."""
+    `has_more` when rows remain. With `dry_run`, one round counts what would go.
+
+    On PostgreSQL, `partition_drops` first drop each whole month partition that may go
+    (`echonest_analytics.partitions`): the batches then only meet the rows of the months
+    at the edges of the retention and of the default partition. A dry run drops nothing;
+    its counts already include those rows."""
     started = time.monotonic()
     totals: Counter[str] = Counter()
+    if not dry_run:
+        for drop in partition_drops:
+            totals.update(drop(now=now))
     rounds = 0
     while True:
         rounds += 1

@@ -37,6 +37,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=3, minute=15),
         "options": _expiring(6 * HOUR),
     },
+    # Partition upkeep (SPEC §13): after the night's rollup, so the product days it
+    # checks are rolled up; ahead of the purge, which then meets fewer rows.
+    "partition-upkeep": {
+        "task": "streams.partition_upkeep",
+        "schedule": crontab(hour=3, minute=45),
+        "options": _expiring(6 * HOUR),
+    },
     # Retention purge (SPEC §7), after the night's rollup and Bunny import; a run
     # re-enqueues itself while old rows remain.
     "purge-analytics": {

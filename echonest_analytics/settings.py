@@ -178,6 +178,9 @@ AGGREGATION_WORK_MEM = env.str("AGGREGATION_WORK_MEM", default="64MB")
 PLAYBACK_EVENT_RETENTION_DAYS = env.int("PLAYBACK_EVENT_RETENTION_DAYS", default=90)
 PRODUCT_EVENT_RETENTION_DAYS = env.int("PRODUCT_EVENT_RETENTION_DAYS", default=90)
 ROLLUP_RETENTION_DAYS = env.int("ROLLUP_RETENTION_DAYS", default=365)
+# Month partitions of the raw event tables (PostgreSQL, SPEC §13) the daily upkeep keeps
+# ready after the current month.
+PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=2)
 ECHONEST_ADMIN_EMAILS = [e.strip().lower() for e in env.list("ECHONEST_ADMIN_EMAILS", default=[])]
 ANALYTICS_DASH_KEY = env.str("ANALYTICS_DASH_KEY", default="")
 BUNNY_API_KEY = env.str("BUNNY_API_KEY", default="")

@@ -22,6 +22,10 @@ Events of an unfinished, recent-ending or pending session stay until a later run
 `retention_purge` runs the playback and the product purge (`analytics/retention.py`)
 together, step after step, for the `purge_analytics` command and the daily task.
 
+On PostgreSQL a month partition that ends before the cutoff and holds only purgeable
+events is dropped whole (`playback_partitions_drop`) before the batches run; the months
+at the edges (and the default partition) are deleted in batches by the same rule.
+
 `PlaybackBatch` rows — retry keys and the aggregator's work list — go once received
 before the same cutoff and no longer pending; a retry that old would be refused anyway.
 """
@@ -34,14 +38,16 @@ import logging
 from django.conf import settings
 from django.db.models import Exists, Model, OuterRef, QuerySet
 
-from analytics.retention import product_purge
+from analytics.retention import product_partitions_drop, product_purge
 from echonest_analytics.days import day_start
+from echonest_analytics.partitions import MonthPartition, expired_month_partitions_drop
 from echonest_analytics.purge import (
     BATCH_SIZE,
     PurgeResult,
     purge_step,
     purge_until_done,
     retention_cutoff_day,
+    table_name,
 )
 
 from .models import PlaybackBatch, PlaybackEvent, ViewerSession
@@ -54,9 +60,9 @@ def playback_cutoff(*, now: dt.datetime | None = None) -> dt.datetime:
     return day_start(retention_cutoff_day(days=settings.PLAYBACK_EVENT_RETENTION_DAYS, now=now))
 
 
-def playback_events_purgeable(*, now: dt.datetime | None = None) -> QuerySet[PlaybackEvent]:
-    """Raw playback events older than the retention whose sessions are aggregated for good."""
-    cutoff = playback_cutoff(now=now)
+def _aggregated_for_good(cutoff: dt.datetime) -> tuple[Exists, Exists]:
+    """(the outer event's session is final and ended long enough before `cutoff`, a
+    pending batch of its stream and client still has events before `cutoff`)."""
     session_ended_before = cutoff - dt.timedelta(seconds=settings.SESSION_TIMEOUT)
     final_session = ViewerSession.objects.filter(
         stream_id=OuterRef("stream_id"),
@@ -72,11 +78,42 @@ def playback_events_purgeable(*, now: dt.datetime | None = None) -> QuerySet[Pla
         client_id=OuterRef("client_id"),
         first_event_at__lt=cutoff,
     )
+    return Exists(final_session), Exists(pending_batch)
+
+
+def playback_events_purgeable(*, now: dt.datetime | None = None) -> QuerySet[PlaybackEvent]:
+    """Raw playback events older than the retention whose sessions are aggregated for good."""
+    cutoff = playback_cutoff(now=now)
+    final_session, pending_batch = _aggregated_for_good(cutoff)
     return (
         PlaybackEvent.objects.filter(occurred_at__lt=cutoff)
-        .filter(Exists(final_session))
-        .exclude(Exists(pending_batch))
+        .filter(final_session)
+        .exclude(pending_batch)
     )
+
+
+def playback_partitions_drop(
+    *, now: dt.datetime | None = None, dry_run: bool = False
+) -> dict[str, int]:
+    """Drop each month partition of `PlaybackEvent` that ends before the cutoff and whose
+    every event is purgeable (the rule above, checked over the whole month once writes to
+    it are locked out); returns the rows dropped (with `dry_run`, that would be). The other months keep batched deletes."""
+    cutoff = playback_cutoff(now=now)
+    final_session, pending_batch = _aggregated_for_good(cutoff)
+
+    def every_event_purgeable(partition: MonthPartition) -> bool:
+        month = PlaybackEvent.objects.filter(
+            occurred_at__gte=partition.lower, occurred_at__lt=partition.upper
+        )
+        return not month.filter(~final_session | pending_batch).exists()
+
+    dropped = expired_month_partitions_drop(
+        PlaybackEvent._meta.db_table,
+        before=cutoff,
+        still_droppable=every_event_purgeable,
+        dry_run=dry_run,
+    )
+    return {table_name(PlaybackEvent): dropped} if dropped else {}
 
 
 def playback_batches_purgeable(*, now: dt.datetime | None = None) -> QuerySet[PlaybackBatch]:
@@ -118,4 +155,5 @@ def retention_purge(
         batch_size=batch_size,
         dry_run=dry_run,
         max_seconds=max_seconds,
+        partition_drops=(playback_partitions_drop, product_partitions_drop),
     )

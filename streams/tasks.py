@@ -9,10 +9,12 @@ from echonest_analytics.purge import PURGE_RUN_SECONDS, purge_task_run
 
 from .aggregation import stream_stats_recompute
 from .bunny import bunny_configured, bunny_stats_import
+from .partition_upkeep import partition_upkeep as partition_upkeep_run
 from .retention import BATCH_SIZE, retention_purge
 
 PURGE_LOCK = "streams.retention-purge"
 BUNNY_IMPORT_LOCK = "streams.bunny-import"
+PARTITION_UPKEEP_LOCK = "streams.partition-upkeep"
 
 
 @shared_task(name="streams.aggregate_streams", ignore_result=True)
@@ -46,3 +48,12 @@ def purge_analytics(
         max_seconds=max_seconds,
         skipped="another purge run holds the lock",
     )
+
+
+@shared_task(name="streams.partition_upkeep", ignore_result=True)
+def partition_upkeep() -> dict:
+    """Partition upkeep (SPEC §13): create the coming month partitions, drop expired ones."""
+    with job_lock(PARTITION_UPKEEP_LOCK) as acquired:
+        if not acquired:
+            return {"skipped": "another partition upkeep holds the lock"}
+        return partition_upkeep_run().as_dict()

@@ -4,7 +4,8 @@ purge shares (`echonest_analytics.purge`).
 
 Whole UTC days, like the other purges: a run on day T removes entries timestamped before
 00:00 UTC of T − N. The log is raw and nothing points to it, so nothing else must be
-aggregated first.
+aggregated first. On PostgreSQL a month partition that ends before the cutoff is
+dropped whole; the month at the cutoff is deleted in batches.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from echonest_analytics.days import day_start
+from echonest_analytics.partitions import expired_month_partitions_drop
 from echonest_analytics.purge import (
     BATCH_SIZE,
     PurgeResult,
     purge_step,
     purge_until_done,
     retention_cutoff_day,
+    table_name,
 )
 
 from .models import BroadcastLogEntry
@@ -33,6 +36,19 @@ def broadcast_log_cutoff(*, now: dt.datetime | None = None) -> dt.datetime:
 
 def broadcast_log_purgeable(*, now: dt.datetime | None = None) -> QuerySet[BroadcastLogEntry]:
     return BroadcastLogEntry.objects.filter(timestamp__lt=broadcast_log_cutoff(now=now))
+
+
+def broadcast_log_partitions_drop(
+    *, now: dt.datetime | None = None, dry_run: bool = False
+) -> dict[str, int]:
+    """Drop each month partition of the log that ends before the cutoff; returns the rows
+    dropped. The month at the cutoff keeps batched deletes."""
+    dropped = expired_month_partitions_drop(
+        BroadcastLogEntry._meta.db_table,
+        before=broadcast_log_cutoff(now=now),
+        dry_run=dry_run,
+    )
+    return {table_name(BroadcastLogEntry): dropped} if dropped else {}
 
 
 def broadcast_log_purge_step(
@@ -62,4 +78,5 @@ def broadcast_log_purge(
         batch_size=batch_size,
         dry_run=dry_run,
         max_seconds=max_seconds,
+        partition_drops=(broadcast_log_partitions_drop,),
     )
