@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
 
-from .partitions import UNIQUE_KEY_TABLES
+from .partitions import KEYS_CLAIMED_SETTING, UNIQUE_KEY_TABLES
 
 _PG_COPY_TYPES = {
     "AutoField": "int4",
@@ -131,8 +131,13 @@ def insert_rows_skipping_conflicts(
                 copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
+            claims_keys = UNIQUE_KEY_TABLES.get(model._meta.db_table, ("",))[0] == unique_column
+            if claims_keys:  # the INSERT trigger must not claim them a second time
+                cursor.execute("SELECT set_config(%s, 'on', true)", [KEYS_CLAIMED_SETTING])
             cursor.execute(_insert_new_sql(model, table, stage, cols, unique_column))
             inserted = {value for (value,) in cursor.fetchall()}
+            if claims_keys:
+                cursor.execute("SELECT set_config(%s, 'off', true)", [KEYS_CLAIMED_SETTING])
             cursor.execute(f"DELETE FROM {stage}")  # noqa: S608 — names come from model metadata
         return inserted
     attnames = {f.column: f.attname for f in model._meta.concrete_fields}

@@ -19,10 +19,11 @@ of `echonest_analytics.purge`.
 
 `Event.uuid` is unique across all months, which a partitioned table cannot enforce (its
 unique indexes must contain the partition key), so on PostgreSQL the uuids are kept in
-`analytics_event_key` (uuid primary key): ingestion claims a uuid there and stores the
-event only when the claim is new (`echonest_analytics.bulk`), and a trigger removes the
-key with its event (any DELETE or TRUNCATE of `analytics_event`), so a uuid is
-deduplicated exactly while its event is stored, as with a plain unique column.
+`analytics_event_key` (uuid primary key), kept in step by triggers: an INSERT into
+`analytics_event` claims its uuid there (a duplicate fails as with a unique column), a
+DELETE or TRUNCATE forgets it, so a uuid is deduplicated exactly while its event is
+stored. Ingestion claims a batch's uuids itself and stores only the events of new claims
+(`echonest_analytics.bulk`).
 
 SQLite keeps plain tables: every function here does nothing on another database.
 """
@@ -56,6 +57,9 @@ UNIQUE_KEY_TABLES: dict[str, tuple[str, str]] = {
 # removes their keys does not fire; moving rows out of the default partition must not
 # remove them, so the trigger skips while this setting is on in the transaction.
 _MOVING_ROWS_SETTING = "echonest.partition_moving_rows"
+# Ingestion claims the keys of a batch itself (`echonest_analytics.bulk`), in one
+# statement that skips the taken ones, and tells the INSERT trigger so with this setting.
+KEYS_CLAIMED_SETTING = "echonest.event_keys_claimed"
 
 # Partition DDL waits at most this long for the parent's lock (ingestion holds it only
 # for the length of one COPY); on timeout the upkeep tries again on its next run.
@@ -316,7 +320,11 @@ def _month_partition_drop(
                 f"DELETE FROM {_quote(key_table)} WHERE {_quote(column)} IN "  # noqa: S608
                 f"(SELECT {_quote(column)} FROM {_quote(partition.name)})"
             )
+        # Deferred foreign-key checks of rows written earlier in the same transaction
+        # would block the drop: run them now (Django's keys are all INITIALLY DEFERRED).
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"DROP TABLE {_quote(partition.name)}")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     logger.info("partition %s dropped (%d rows)", partition.name, rows)
     return rows
 
@@ -396,8 +404,8 @@ def _fill_and_finish(cursor, *, table: str, ddl: dict, primary_key: str) -> None
 
 def table_partition_by_month(schema_editor, *, table: str, now: dt.datetime | None = None) -> None:
     """Convert `table` (a model's plain table, possibly full) into a table partitioned by
-    month on its event time: months from its oldest row (at most 10 years back) to the
-    next month, a default partition for the rest; ids, the sequence, foreign keys and
+    month on its event time: months from its oldest row (at most 10 years back, at least
+    the previous month) to the next month, a default partition for the rest; ids, the sequence, foreign keys and
     indexes kept. A unique column becomes a key table (see the module docstring)."""
     if schema_editor.connection.vendor != "postgresql":
         return
@@ -413,7 +421,10 @@ def table_partition_by_month(schema_editor, *, table: str, now: dt.datetime | No
     cursor.execute(f"SELECT min({_quote(column)}) FROM {_quote(ddl['old'])}")  # noqa: S608
     oldest = cursor.fetchone()[0]
     current = month_start(now or dt.datetime.now(dt.UTC))
-    first = max(month_start(oldest), month_add(current, -120)) if oldest else current
+    # The previous month too: late events of its last days arrive after it ends.
+    first = month_add(current, -1)
+    if oldest:
+        first = min(first, max(month_start(oldest), month_add(current, -120)))
     cursor.execute(
         f"CREATE TABLE {_quote(default_partition_name(table))} PARTITION OF {_quote(table)} DEFAULT"
     )
@@ -424,6 +435,12 @@ def table_partition_by_month(schema_editor, *, table: str, now: dt.datetime | No
         key_column, key_table = UNIQUE_KEY_TABLES[table]
         cursor.execute(
             f"INSERT INTO {_quote(key_table)} SELECT {_quote(key_column)} FROM {_quote(table)}"  # noqa: S608
+        )
+        # Added after the fill, which claimed the keys of the copied rows at once.
+        function = f"{key_table}_sync"
+        cursor.execute(
+            f"CREATE TRIGGER {_quote(function + '_insert')} AFTER INSERT ON {_quote(table)} "
+            f"FOR EACH ROW EXECUTE FUNCTION {_quote(function)}()"
         )
 
 
@@ -437,16 +454,21 @@ def _unique_to_key_table(cursor, *, table: str, ddl: dict) -> dict:
         f"CREATE INDEX {_quote(f'{table}_{column}_idx')} ON {_quote(table)} ({_quote(column)})"
     )
     cursor.execute(f"CREATE TABLE {_quote(key_table)} ({_quote(column)} uuid PRIMARY KEY)")
-    function = f"{key_table}_forget"
+    function = f"{key_table}_sync"
+    # INSERT claims the key (a duplicate fails like a unique column) unless the writer
+    # claimed it already; DELETE and TRUNCATE forget it, except rows moving partitions.
     cursor.execute(
         f"CREATE FUNCTION {_quote(function)}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         f"IF TG_OP = 'TRUNCATE' THEN TRUNCATE {_quote(key_table)}; "
+        "ELSIF TG_OP = 'INSERT' THEN "
+        f"IF coalesce(current_setting('{KEYS_CLAIMED_SETTING}', true), 'off') <> 'on' THEN "
+        f"INSERT INTO {_quote(key_table)} VALUES (NEW.{_quote(column)}); END IF; "
         f"ELSIF coalesce(current_setting('{_MOVING_ROWS_SETTING}', true), 'off') <> 'on' THEN "
         f"DELETE FROM {_quote(key_table)} WHERE {_quote(column)} = OLD.{_quote(column)}; "
         "END IF; RETURN NULL; END $$"
     )
     cursor.execute(
-        f"CREATE TRIGGER {_quote(function + '_row')} AFTER DELETE ON {_quote(table)} "
+        f"CREATE TRIGGER {_quote(function + '_delete')} AFTER DELETE ON {_quote(table)} "
         f"FOR EACH ROW EXECUTE FUNCTION {_quote(function)}()"
     )
     cursor.execute(
@@ -470,7 +492,7 @@ def table_unpartition(schema_editor, *, table: str) -> None:
     if table in UNIQUE_KEY_TABLES:
         column, key_table = UNIQUE_KEY_TABLES[table]
         cursor.execute(f"DROP TABLE {_quote(key_table)}")
-        cursor.execute(f"DROP FUNCTION {_quote(key_table + '_forget')}() CASCADE")
+        cursor.execute(f"DROP FUNCTION {_quote(key_table + '_sync')}() CASCADE")
         ddl["indexes"] = [sql for sql in ddl["indexes"] if f"{table}_{column}_idx" not in sql]
         # Added after the copy with the other constraints, under Django's own name.
         ddl["foreign_keys"].append((f"{table}_{column}_key", f"UNIQUE ({_quote(column)})"))

@@ -1,7 +1,7 @@
 """Partition `streams_playbackevent` by month on `occurred_at` (PostgreSQL only, SPEC §13).
 
-The table is converted in place with its rows: a partitioned copy (months from the oldest
-row to next month, plus a default partition) is filled, the old table dropped, and the
+The table is converted in place with its rows: a partitioned copy (months from the oldest row or the
+previous month to the next one, plus a default partition) is filled, the old table dropped, and the
 ids, identity sequence, foreign keys and indexes (the BRIN on occurred_at among them)
 recreated under their names; the primary key becomes (id, occurred_at). No table has a
 foreign key to this one. Reversible: going back copies the rows into one plain table.
