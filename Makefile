@@ -10,7 +10,7 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-packages-test system-packages-run run test lint format migrate seed worker beat web \
-        aggregate bench-ingest bench-aggregate bench-usage bench-soak bench-poll bench-broadcast clean
+        aggregate bench-ingest bench-aggregate bench-usage bench-soak bench-poll bench-broadcast bench-purge clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -86,6 +86,10 @@ bench-aggregate: install  ## aggregate 1,000,000 seeded playback events from scr
 bench-broadcast: export DEBUG ?= true
 bench-broadcast: install  ## broadcast staff reads over a busy station's year (5.3M snapshots): p50/p95
 	$(BIN)/python -m benchmarks.broadcast $(BENCH_ARGS)
+
+bench-purge: export DEBUG ?= true
+bench-purge: install  ## a month of 1,500,000 playback events purged by partition drop vs batched delete: seconds
+	$(BIN)/python -m benchmarks.purge $(BENCH_ARGS)
 
 bench-soak: install  ## sustained ingestion at half capacity (BENCH_ARGS="--minutes 10"): errors, p95/min, RSS
 	$(BIN)/python -m benchmarks.soak $(BENCH_ARGS)

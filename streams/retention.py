@@ -99,13 +99,22 @@ def playback_partitions_drop(
     every event is purgeable (the rule above, checked over the whole month once writes to
     it are locked out); returns the rows dropped (with `dry_run`, that would be). The other months keep batched deletes."""
     cutoff = playback_cutoff(now=now)
-    final_session, pending_batch = _aggregated_for_good(cutoff)
+    final_session, _ = _aggregated_for_good(cutoff)
 
     def every_event_purgeable(partition: MonthPartition) -> bool:
         month = PlaybackEvent.objects.filter(
             occurred_at__gte=partition.lower, occurred_at__lt=partition.upper
         )
-        return not month.filter(~final_session | pending_batch).exists()
+        # Two questions rather than one OR, so each runs as one join: pending batches are
+        # few (asked from their side), and the sessions are anti-joined to the month.
+        pending_in_month = PlaybackBatch.objects.filter(
+            pending=True, first_event_at__lt=cutoff
+        ).filter(
+            Exists(month.filter(stream_id=OuterRef("stream_id"), client_id=OuterRef("client_id")))
+        )
+        if pending_in_month.exists():
+            return False
+        return not month.filter(~final_session).exists()
 
     dropped = expired_month_partitions_drop(
         PlaybackEvent._meta.db_table,

@@ -29,6 +29,9 @@ from echonest_analytics.partitions import (
     month_partitions,
     month_partitions_ensure,
     month_start,
+    table_is_partitioned,
+    table_partition_by_month,
+    table_unpartition,
 )
 from streams.aggregation import stream_stats_recompute
 from streams.broadcast.log import log_entry_write
@@ -343,3 +346,39 @@ def test_upkeep_drops_the_expired_months_the_purge_would_and_no_other(stream, pa
     else:
         assert result.dropped == {}
         assert (PlaybackEvent.objects.count(), BroadcastLogEntry.objects.count()) == (4, 5)
+
+
+# --- The migration's conversion, both ways, on a table with rows -------------------------
+
+
+def test_the_conversion_keeps_every_row_id_and_the_sequence_both_ways():
+    station, _ = station_with_key()
+    log_entries(station, JULY + timedelta(days=2), 3)
+    log_entries(station, NOVEMBER + timedelta(days=2), 2)
+    table = "broadcast_broadcastlogentry"
+    before = list(BroadcastLogEntry.objects.order_by("pk").values_list("pk", "timestamp"))
+    if ON_POSTGRES:
+        with connection.cursor() as cursor:  # the rows' deferred key checks, before the DDL
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    # What a migration's RunPython is handed (the functions need only its connection).
+    editor = connection.schema_editor()
+    table_unpartition(editor, table=table)
+    plain = table_is_partitioned(table)
+    after_unpartition = list(
+        BroadcastLogEntry.objects.order_by("pk").values_list("pk", "timestamp")
+    )
+    table_partition_by_month(editor, table=table, now=NOW)
+    partitioned = table_is_partitioned(table)
+    after = list(BroadcastLogEntry.objects.order_by("pk").values_list("pk", "timestamp"))
+    log_entries(station, NOVEMBER + timedelta(days=3), 1)
+
+    assert after_unpartition == before and after == before
+    assert plain is False
+    assert partitioned is ON_POSTGRES
+    assert BroadcastLogEntry.objects.order_by("-pk").first().pk == before[-1][0] + 1
+    if ON_POSTGRES:
+        # Months from the oldest row (July) to the month after NOW, and the default.
+        months = partition_names(table)
+        assert {f"{table}_y2026m{m:02d}" for m in range(7, 13)} | {f"{table}_y2027m01"} == months
+        assert partition_holding(BroadcastLogEntry, before[0][0]) == f"{table}_y2026m07"

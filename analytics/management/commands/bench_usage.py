@@ -48,6 +48,7 @@ from analytics.models import (
 )
 from analytics.rollups import daily_rollup_recompute, intraday_usage_rebuild
 from echonest_analytics.days import day_start
+from echonest_analytics.partitions import month_partitions_ensure, month_start
 
 EVENT_MIX = [("page_view", 50), ("action", 30), ("conversion", 4), ("song_add", 8), ("vote", 8)]
 FEATURES = [
@@ -209,6 +210,10 @@ class Command(BaseCommand):
                 cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
             for name, _ in indexes:
                 cursor.execute(f'DROP INDEX "{name}"')
+        # The table is partitioned by month: give every seeded month its partition.
+        first_month = month_start(self.today - dt.timedelta(days=opts["days"] - 1))
+        months = (self.today.year - first_month.year) * 12 + self.today.month - first_month.month
+        month_partitions_ensure(now=first_month, months_ahead=months, tables=[table])
 
         started = time.perf_counter()
         written = 0
@@ -224,7 +229,8 @@ class Command(BaseCommand):
             for name, definition in constraints:
                 cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             for _, definition in indexes:
-                cursor.execute(definition)
+                # A partitioned table's index, recreated on every partition again.
+                cursor.execute(definition.replace(" ON ONLY ", " ON "))
             cursor.execute(f"VACUUM ANALYZE {table}")
         self.stdout.write(f"rebuilt indexes and analyzed in {time.perf_counter() - started:.1f} s")
 
