@@ -8,9 +8,11 @@ and every event purgeable. Then, on the same rows:
 1. batched delete: the purge's own steps (`playback_purge`, 10,000 rows per statement
    and transaction) until nothing is left, then the VACUUM that the dead rows call for;
 2. partition drop: the rows put back, then `playback_partitions_drop`, which checks
-   that every event of the month is purgeable and drops the partition.
+   that every event of the month is purgeable and drops the partition (timed once as a
+   dry run too, which checks and counts but drops nothing, to show what the check costs).
 
     make bench-purge              # or: python -m benchmarks.purge --events 1500000
+    make bench-purge BENCH_ARGS="--table product"   # product events and their uuid keys
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from .common import bench_database_url, django_setup, ensure_database, machine
@@ -88,76 +91,164 @@ def seed(total: int, month: datetime) -> None:
         insert_rows(PlaybackEvent, columns, generate_events(total, month=month, days=28))
 
 
+def product_seed(total: int, month: datetime) -> None:
+    """`total` product events over the first 28 days of `month`, every day rolled up."""
+    from django.db import connection, transaction
+
+    from analytics.models import Event
+    from analytics.rollups import daily_rollup_recompute
+    from echonest_analytics.bulk import insert_rows
+    from echonest_analytics.partitions import month_partitions_ensure
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE analytics_event, analytics_dailyrollup, analytics_dailyactiveuser")
+        cursor.execute("DROP TABLE IF EXISTS bench_purge_month")
+    month_partitions_ensure(now=month, months_ahead=0, tables=["analytics_event"])
+    rng = random.Random(13)
+    kinds = ["page_view"] * 6 + ["feature_used"] * 3 + ["signup"]
+    columns = (
+        "uuid",
+        "event_type",
+        "user_id",
+        "feature",
+        "url",
+        "metadata",
+        "occurred_at",
+        "received_at",
+    )
+
+    def rows():
+        for n in range(total):
+            at = month + timedelta(seconds=n * (28 * 86400 / total))
+            yield (
+                uuid.UUID(int=rng.getrandbits(128), version=4),
+                rng.choice(kinds),
+                f"user{rng.randrange(20_000):05d}",
+                "dashboard",
+                "/app",
+                {},
+                at,
+                at,
+            )
+
+    with transaction.atomic():
+        insert_rows(Event, columns, rows())
+    for day in range(28):
+        daily_rollup_recompute(day=(month + timedelta(days=day)).date())
+
+
+def sql(statement: str):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+        return cursor.fetchone() if cursor.description else None
+
+
+def purge_both_ways(*, model, table: str, month: datetime, now: datetime, batched, drop) -> None:
+    """Purge the month's rows by batched delete, put them back, purge them by drop."""
+    from echonest_analytics.partitions import month_partition_name, month_partitions
+    from echonest_analytics.purge import purge_until_done, table_name
+
+    label = table_name(model)
+    partition = month_partition_name(table, month)
+    sql(f"VACUUM ANALYZE {table}")
+    size = sql(f"SELECT pg_size_pretty(pg_total_relation_size('{partition}'))")[0]
+    print(f"{model.objects.count():,} rows in {partition} ({size} with indexes)")
+    sql(f"CREATE UNLOGGED TABLE bench_purge_month AS SELECT * FROM {table}")  # noqa: S608
+
+    started = time.perf_counter()
+    result = purge_until_done(
+        (batched,), name="bench batched purge", now=now, batch_size=BATCH_SIZE
+    )
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    sql(f"VACUUM {table}")
+    vacuum = time.perf_counter() - started
+    deleted = result.deleted.get(label, 0)
+    print(
+        f"batched delete ({BATCH_SIZE:,} rows a statement): {deleted:,} rows in {seconds:.1f}s "
+        f"({deleted / seconds:,.0f} rows/s), then VACUUM {vacuum:.1f}s; "
+        f"{model.objects.count():,} rows left"
+    )
+
+    sql(f"INSERT INTO {table} SELECT * FROM bench_purge_month")  # noqa: S608
+    sql("DROP TABLE bench_purge_month")
+    sql(f"VACUUM ANALYZE {table}")
+    started = time.perf_counter()
+    drop(now=now, dry_run=True)
+    check = time.perf_counter() - started
+    started = time.perf_counter()
+    dropped = drop(now=now).get(label, 0)
+    dropping = time.perf_counter() - started
+    gone = partition not in {p.name for p in month_partitions(table)}
+    print(
+        f"partition drop (with its check that every row may go): {dropped:,} rows in "
+        f"{dropping:.2f}s; partition {'dropped' if gone else 'NOT dropped'}; "
+        f"{model.objects.count():,} rows left (the check and count alone, as a dry run: "
+        f"{check:.2f}s)"
+    )
+    if dropping > 0:
+        print(
+            f"batched delete / partition drop: {seconds / dropping:,.1f}x "
+            f"({(seconds + vacuum) / dropping:,.1f}x counting the VACUUM)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_500_000)
+    parser.add_argument(
+        "--table",
+        choices=["playback", "product"],
+        default="playback",
+        help="playback events (default) or product events (their uuid keys go too)",
+    )
     args = parser.parse_args()
     database_url = bench_database_url("echonest_bench_purge")
     ensure_database(database_url)
     django_setup(database_url)
-    from django.db import connection
 
-    from echonest_analytics.partitions import month_partition_name, month_partitions, month_start
-    from echonest_analytics.purge import purge_until_done
-    from streams.aggregation import stream_stats_recompute
-    from streams.models import PlaybackEvent, ViewerSession
-    from streams.retention import playback_partitions_drop, playback_purge
-
-    def sql(statement: str):
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-            return cursor.fetchone() if cursor.description else None
+    from echonest_analytics.partitions import month_start
 
     print(f"machine: {machine()}")
     now = datetime.now(UTC)
     month = month_start(now - timedelta(days=150))
-    partition = month_partition_name("streams_playbackevent", month)
     started = time.perf_counter()
-    seed(args.events, month)
-    seeded = time.perf_counter() - started
-    started = time.perf_counter()
-    stream_stats_recompute(full=True)
-    aggregated = time.perf_counter() - started
-    sql("VACUUM ANALYZE streams_playbackevent")
-    rows = PlaybackEvent.objects.count()
-    size = sql(f"SELECT pg_size_pretty(pg_total_relation_size('{partition}'))")[0]
-    print(
-        f"seeded {rows:,} events in {partition} ({size} with indexes) in {seeded:.1f}s; "
-        f"{ViewerSession.objects.count():,} sessions aggregated in {aggregated:.1f}s"
-    )
-    sql("CREATE UNLOGGED TABLE bench_purge_month AS SELECT * FROM streams_playbackevent")
+    if args.table == "playback":
+        from streams.aggregation import stream_stats_recompute
+        from streams.models import PlaybackEvent, ViewerSession
+        from streams.retention import playback_partitions_drop, playback_purge
 
-    started = time.perf_counter()
-    result = purge_until_done(
-        (playback_purge,), name="bench batched purge", now=now, batch_size=BATCH_SIZE
-    )
-    batched = time.perf_counter() - started
-    started = time.perf_counter()
-    sql("VACUUM streams_playbackevent")
-    vacuum = time.perf_counter() - started
-    deleted = result.deleted.get("streams.PlaybackEvent", 0)
-    left = PlaybackEvent.objects.count()
-    print(
-        f"batched delete ({BATCH_SIZE:,} rows a statement): {deleted:,} rows in {batched:.1f}s "
-        f"({deleted / batched:,.0f} rows/s), then VACUUM {vacuum:.1f}s; {left:,} rows left"
-    )
-
-    sql("INSERT INTO streams_playbackevent SELECT * FROM bench_purge_month")
-    sql("DROP TABLE bench_purge_month")
-    sql("VACUUM ANALYZE streams_playbackevent")
-    started = time.perf_counter()
-    dropped = playback_partitions_drop(now=now).get("streams.PlaybackEvent", 0)
-    drop = time.perf_counter() - started
-    gone = partition not in {p.name for p in month_partitions("streams_playbackevent")}
-    print(
-        f"partition drop (with its check that every event is purgeable): {dropped:,} rows in "
-        f"{drop:.2f}s; partition {'dropped' if gone else 'NOT dropped'}; "
-        f"{PlaybackEvent.objects.count():,} rows left"
-    )
-    if drop > 0:
+        seed(args.events, month)
+        seeded = time.perf_counter() - started
+        started = time.perf_counter()
+        stream_stats_recompute(full=True)
         print(
-            f"drop vs batched delete: {batched / drop:,.0f}x faster "
-            f"({(batched + vacuum) / drop:,.0f}x counting the VACUUM)"
+            f"playback: seeded in {seeded:.1f}s; {ViewerSession.objects.count():,} sessions "
+            f"aggregated in {time.perf_counter() - started:.1f}s"
+        )
+        purge_both_ways(
+            model=PlaybackEvent,
+            table="streams_playbackevent",
+            month=month,
+            now=now,
+            batched=playback_purge,
+            drop=playback_partitions_drop,
+        )
+    else:
+        from analytics.models import Event
+        from analytics.retention import product_partitions_drop, product_purge
+
+        product_seed(args.events, month)
+        print(f"product: seeded and rolled up in {time.perf_counter() - started:.1f}s")
+        purge_both_ways(
+            model=Event,
+            table="analytics_event",
+            month=month,
+            now=now,
+            batched=product_purge,
+            drop=product_partitions_drop,
         )
 
 
