@@ -55,8 +55,10 @@ def rows_purge_batch(queryset: QuerySet, *, batch_size: int) -> tuple[int, bool]
     with transaction.atomic():
         batch_ids = queryset.order_by("pk").values("pk")[:batch_size]
         # The purged tables have no dependants and no delete signals, so Django deletes
-        # with one statement instead of loading the rows.
-        _, per_model = model._base_manager.filter(pk__in=batch_ids).delete()
+        # with one statement instead of loading the rows. The DELETE keeps the
+        # queryset's own conditions: on a partitioned table its time bound confines the
+        # statement to the partitions it names, instead of every month's.
+        _, per_model = queryset.filter(pk__in=batch_ids).delete()
     deleted = per_model.get(table_name(model), 0)
     has_more = deleted == batch_size and queryset.exists()
     return deleted, has_more
