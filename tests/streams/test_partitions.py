@@ -103,6 +103,20 @@ def test_migrate_makes_last_this_and_next_months_partitions_and_a_default_for_ev
             assert names == set(), table
 
 
+def test_migrate_puts_back_a_missing_next_month():
+    next_month = month_add(month_start(datetime.now(UTC)), 1)
+    name = f"streams_playbackevent_y{next_month.year:04d}m{next_month.month:02d}"
+    if ON_POSTGRES:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {name}")
+    missing = name not in partition_names("streams_playbackevent")
+
+    call_command("migrate", verbosity=0)
+
+    assert missing is True
+    assert (name in partition_names("streams_playbackevent")) is ON_POSTGRES
+
+
 def test_upkeep_creates_the_months_ahead_once():
     this_month = month_start(datetime.now(UTC))
     third = month_add(this_month, 2)  # PARTITION_MONTHS_AHEAD = 2; migrate made the next one
