@@ -34,6 +34,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from django.db import OperationalError, connection, transaction
@@ -111,22 +112,14 @@ def table_is_partitioned(table: str, *, cursor=None) -> bool:
     return bool(row) and row[0] == "p"
 
 
-class _cursor:
+@contextmanager
+def _cursor(cursor) -> Iterator:
     """The given cursor, or a fresh one closed on exit."""
-
-    def __init__(self, cursor):
-        self.given = cursor
-        self.own = None
-
-    def __enter__(self):
-        if self.given is not None:
-            return self.given
-        self.own = connection.cursor()
-        return self.own
-
-    def __exit__(self, *exc):
-        if self.own is not None:
-            self.own.close()
+    if cursor is not None:
+        yield cursor
+        return
+    with connection.cursor() as own:
+        yield own
 
 
 def month_partitions(table: str) -> list[MonthPartition]:
