@@ -7,8 +7,10 @@ run builds the same events: `--users` users over `--days` days ending now, a
 different ~20 % of them active each day, 10 % anonymous events. Rows are
 generated one day at a time and written with binary COPY into the events table
 with its secondary indexes dropped (rebuilt afterwards, as a bulk load should),
-then every complete day is rolled up by the real rollup service and the API is
-timed through the full Django stack (test client: middleware, auth, view).
+then every complete day is rolled up by the real rollup service (its DailyActiveUser and
+UserActivity rows included) and the API is timed through the full Django stack (test
+client: middleware, auth, view). `--reuse` keeps a loaded database; one loaded before
+the UserActivity table existed gets it from its migration.
 
 `--at HH:MM` (repeatable; default 00:20 and 23:59) times the API as if it were that time
 of the UTC day: today's events are replaced by today's share up to that time (a full
