@@ -200,26 +200,27 @@ class ScrapeTimeCollector(Collector):
         for job in jobs:
             pipe.hgetall(job_key(job))
         stats = dict(zip(jobs, pipe.execute(), strict=True))
+        # `job_name`, not `job`: Prometheus gives every series its scrape `job` label.
         runs = CounterMetricFamily(
             "echonest_job_runs",
             "Scheduled job runs by job and outcome (ok, failed, or skipped: another run held "
             "the job's lock).",
-            labels=["job", "outcome"],
+            labels=["job_name", "outcome"],
         )
         duration = HistogramMetricFamily(
             "echonest_job_duration_seconds",
             "How long job runs took (ok and failed), by job.",
-            labels=["job"],
+            labels=["job_name"],
         )
         last_seconds = GaugeMetricFamily(
             "echonest_job_last_duration_seconds",
             "How long the latest run of each job took.",
-            labels=["job"],
+            labels=["job_name"],
         )
         last_ok = GaugeMetricFamily(
             "echonest_job_last_success_timestamp_seconds",
             "When the latest successful run of each job ended (Unix time).",
-            labels=["job"],
+            labels=["job_name"],
         )
         for job, fields in stats.items():
             for outcome in JOB_OUTCOMES:
@@ -237,8 +238,8 @@ class ScrapeTimeCollector(Collector):
                 last_ok.add_metric([job], float(fields["last:ok"]))
         poller = CounterMetricFamily(
             "echonest_poller_failures",
-            "Listener poll rounds in which an encoder did not answer (unreachable) or gave "
-            "an answer the poller cannot read (malformed), by station and encoder.",
+            "Listener poll rounds in which an encoder did not answer (server_unreachable) or "
+            "gave an answer the poller cannot read (malformed_answer), by station and encoder.",
             labels=["station", "encoder", "failure"],
         )
         for labels, count in sorted(client.hgetall(POLLER_FAILURES_KEY).items()):

@@ -178,19 +178,22 @@ def test_each_job_run_is_counted_by_outcome_with_its_duration(client):
             assert not second
     samples = scrape(client)
     runs = "echonest_job_runs_total"
-    assert value(samples, runs, job=LOCK_NAME, outcome="ok") == 3
-    assert value(samples, runs, job=LOCK_NAME, outcome="skipped") == 1
-    assert value(samples, runs, job=LOCK_NAME, outcome="failed") == 0
-    assert value(samples, runs, job="tests.failing-job", outcome="failed") == 1
-    assert value(samples, "echonest_job_duration_seconds_count", job=LOCK_NAME) == 3
-    assert value(samples, "echonest_job_duration_seconds_bucket", job=LOCK_NAME, le="+Inf") == 3
-    assert value(samples, "echonest_job_duration_seconds_sum", job=LOCK_NAME) > 0
-    assert value(samples, "echonest_job_last_success_timestamp_seconds", job=LOCK_NAME) > (
+    assert value(samples, runs, job_name=LOCK_NAME, outcome="ok") == 3
+    assert value(samples, runs, job_name=LOCK_NAME, outcome="skipped") == 1
+    assert value(samples, runs, job_name=LOCK_NAME, outcome="failed") == 0
+    assert value(samples, runs, job_name="tests.failing-job", outcome="failed") == 1
+    assert value(samples, "echonest_job_duration_seconds_count", job_name=LOCK_NAME) == 3
+    assert (
+        value(samples, "echonest_job_duration_seconds_bucket", job_name=LOCK_NAME, le="+Inf") == 3
+    )
+    assert value(samples, "echonest_job_duration_seconds_sum", job_name=LOCK_NAME) > 0
+    assert value(samples, "echonest_job_last_success_timestamp_seconds", job_name=LOCK_NAME) > (
         timezone.now().timestamp() - 60
     )
-    assert ("echonest_job_last_success_timestamp_seconds", (("job", "tests.failing-job"),)) not in (
-        samples
-    )
+    assert (
+        "echonest_job_last_success_timestamp_seconds",
+        (("job_name", "tests.failing-job"),),
+    ) not in (samples)
 
 
 def test_a_job_run_logs_its_job_outcome_and_duration(caplog):
@@ -248,7 +251,7 @@ def test_poller_failures_are_counted_per_encoder(client):
     samples = scrape(client)
     labels = {"station": station.key, "encoder": "/live.mp3", "failure": "server_unreachable"}
     assert value(samples, "echonest_poller_failures_total", **labels) == 2
-    assert value(samples, "echonest_job_runs_total", job=POLL_LOCK, outcome="ok") == 2
+    assert value(samples, "echonest_job_runs_total", job_name=POLL_LOCK, outcome="ok") == 2
 
 
 def test_aggregation_lag_is_the_age_of_the_oldest_batch_not_yet_aggregated(client):
