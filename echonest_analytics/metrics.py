@@ -19,6 +19,7 @@ carrying `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import os
@@ -83,14 +84,23 @@ REJECTION_REASONS = {
 }
 
 
+@functools.cache
+def _child(metric, *labels: str):
+    """`metric.labels(*labels)`, kept: prometheus-client's lookup costs ~7 µs, the
+    increment itself ~3 µs (multiprocess mode). The label sets are bounded (URL names,
+    methods, status codes, endpoints), so the cache is too."""
+    return metric.labels(*labels)
+
+
 def ingest_counted(*, endpoint: str, status: int, events: int) -> None:
     """Count one answered ingestion request: two in-memory increments, nothing more."""
     if status < 300:
-        INGEST_BATCHES.labels(endpoint, "accepted", "").inc()
+        _child(INGEST_BATCHES, endpoint, "accepted", "").inc()
         if events:
-            INGEST_EVENTS.labels(endpoint).inc(events)
+            _child(INGEST_EVENTS, endpoint).inc(events)
     else:
-        INGEST_BATCHES.labels(endpoint, "rejected", REJECTION_REASONS.get(status, "other")).inc()
+        reason = REJECTION_REASONS.get(status, "other")
+        _child(INGEST_BATCHES, endpoint, "rejected", reason).inc()
 
 
 class RequestMetricsMiddleware:
@@ -109,8 +119,8 @@ class RequestMetricsMiddleware:
         match = getattr(request, "resolver_match", None)
         view = (match.view_name or match.route or "unnamed") if match else "unresolved"
         method = request.method if request.method in _METHODS else "other"
-        REQUEST_SECONDS.labels(view, method).observe(time.perf_counter() - started)
-        RESPONSES.labels(view, method, str(response.status_code)).inc()
+        _child(REQUEST_SECONDS, view, method).observe(time.perf_counter() - started)
+        _child(RESPONSES, view, method, str(response.status_code)).inc()
         return response
 
 
