@@ -56,7 +56,9 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class StaffReadsFromReplica:
     """Mixin for a DRF staff view: its GET/HEAD handler reads from the replica.
 
-    Authentication, permissions and throttles (`initial`) run on the primary first.
+    Authentication, permissions and throttles (`initial`) run on the primary first. The
+    mark is lifted when `dispatch` ends, however it ends (an exception that becomes a
+    503 included), so it never outlives the request on the worker's thread.
     """
 
     def initial(self, request, *args, **kwargs) -> None:
@@ -64,9 +66,10 @@ class StaffReadsFromReplica:
         if request.method in _SAFE_METHODS:
             self._replica_token = _replica_reads.set(True)
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        token = getattr(self, "_replica_token", None)
-        if token is not None:
-            _replica_reads.reset(token)
-            self._replica_token = None
-        return super().finalize_response(request, response, *args, **kwargs)
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            token = self.__dict__.pop("_replica_token", None)
+            if token is not None:
+                _replica_reads.reset(token)

@@ -13,7 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.faults.servers import ROOT, Gunicorn, kill_group, production_env, wait_until
+from tests.faults.servers import (
+    ROOT,
+    Gunicorn,
+    database_create,
+    database_migrate,
+    kill_group,
+    production_env,
+    wait_until,
+)
 
 TOKEN = "metrics-token-for-tests"  # noqa: S105
 BATCHES = 40
@@ -48,9 +56,10 @@ def batch(stream: str) -> bytes:
 
 
 def test_one_scrape_sums_every_gunicorn_worker_and_sees_the_celery_workers_job_runs(
-    fresh_database, private_redis, tmp_path
+    private_postgres, private_redis, tmp_path
 ):
-    url = fresh_database()
+    url = database_create(private_postgres.admin_url, "echonest")
+    database_migrate(url)
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     env = production_env(
@@ -139,6 +148,21 @@ def test_one_scrape_sums_every_gunicorn_worker_and_sees_the_celery_workers_job_r
         assert len(runs) == 1, log.read_text()[-3000:]
         assert runs[0]["outcome"] == "ok"
         assert runs[0]["duration_seconds"] >= 0
+
+        # A source down costs its own metrics, never the scrape: Redis killed, then
+        # PostgreSQL stopped, and /metrics still answers 200 with what it can read.
+        kill_group(worker)
+        private_redis.kill()
+        samples = scrape(web)
+        assert value(samples, "echonest_metrics_source_up", source="redis") == 0
+        assert value(samples, "echonest_metrics_source_up", source="database") == 1
+        assert not any(name == "echonest_job_runs_total" for name, _ in samples)
+        assert value(samples, "echonest_ingest_batches_total", **accepted) == BATCHES
+        private_postgres.stop()
+        samples = scrape(web)
+        assert value(samples, "echonest_metrics_source_up", source="database") == 0
+        assert not any(name == "echonest_pending_batches" for name, _ in samples)
+        assert value(samples, "echonest_ingest_batches_total", **accepted) == BATCHES
     finally:
         if worker is not None:
             kill_group(worker)

@@ -4,7 +4,8 @@ production settings naming both (DATABASE_URL, DATABASE_REPLICA_URL).
 
 The replica's replay is paused to tell the two apart: a stream created on the primary
 meanwhile is missing from the staff report (it reads the replica) until replay resumes,
-while ingestion and the staff's own sign-in keep working on the primary."""
+while ingestion and the staff's own sign-in keep working on the primary, and keep
+working once the replica is down."""
 
 from __future__ import annotations
 
@@ -129,5 +130,14 @@ def test_staff_reports_read_the_replica_and_every_write_goes_to_the_primary(
             timeout=30,
             what="the replica to replay the batch written on the primary",
         )
+
+        # The replica down: its reports answer 503 with Retry-After, and the next staff
+        # request on the same worker still signs in and reads on the primary.
+        replica.stop("immediate")
+        status, response_headers, _ = web.request("GET", REPORT, headers=headers)
+        assert status == 503
+        assert response_headers["retry-after"] == "5"
+        status, _, body = web.request("GET", "/api/analytics/users/u-1/export", headers=headers)
+        assert status == 200, body[:500]
     finally:
         web.stop()
