@@ -30,6 +30,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from echonest_analytics.days import utc_today
+from echonest_analytics.db_router import StaffReadsFromReplica
 from echonest_analytics.ingestion import ACCEPTED_CONTENT_TYPES, BatchIngestionViewSet, read_body
 from echonest_analytics.query_params import (
     DayParam,
@@ -127,6 +128,8 @@ PLAYBACK_BATCH_SCHEMA = {
 
 class PlaybackEventIngestApi(BatchIngestionViewSet):
     """POST /analytics/events — anonymous batched player events."""
+
+    metrics_endpoint = "playback"
 
     @extend_schema(
         operation_id="playback_events_ingest",
@@ -342,7 +345,7 @@ class StaffStatsHTMLRenderer(TemplateHTMLRenderer):
         }
 
 
-class StaffReportApi(APIView):
+class StaffReportApi(StaffReadsFromReplica, APIView):
     """Base for staff reports: JSON to API clients, HTML to browsers, CSV with ?format=csv.
 
     Like every staff API here, a report answers its selector's dict as it is (the page
