@@ -22,11 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -52,18 +55,81 @@ _COMPARED = (*_INT_FIGURES, "peak_concurrent_viewers", *_FLOAT_FIGURES)
 
 
 class Steps:
-    """Seconds per named step, in the order first seen."""
+    """Wall seconds and CPU seconds (from `cpu_clock`, None where it cannot be read) per
+    named step, in the order first seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpu_clock: Callable[[], float | None]) -> None:
+        self.cpu_clock = cpu_clock
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float | None] = {}
 
     @contextmanager
     def timed(self, name: str):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), self.cpu_clock()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            cpu_now = self.cpu_clock()
+            if cpu_started is None or cpu_now is None:
+                self.cpu[name] = None
+            elif self.cpu.get(name, 0.0) is not None:
+                self.cpu[name] = self.cpu.get(name, 0.0) + cpu_now - cpu_started
+
+
+def _proc_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process on this machine, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PostgresCpu:
+    """CPU seconds spent for this benchmark by the PostgreSQL server — its backend and
+    any parallel workers it starts (sampled every 0.1 s while they live) — plus this
+    Python process; None when the server runs on another machine (no /proc to read)."""
+
+    def __init__(self, dsn: str, backend_pid: int) -> None:
+        import psycopg
+
+        self.backend_pid = backend_pid
+        cmdline = Path(f"/proc/{backend_pid}/cmdline")
+        self.local = cmdline.exists() and cmdline.read_bytes().startswith(b"postgres")
+        self.workers: dict[int, float] = {}
+        self.workers_seen = 0
+        self._stop = threading.Event()
+        self._thread = None
+        if self.local:
+            self._conn = psycopg.connect(dsn, autocommit=True)
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            pids = self._conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE leader_pid = %s", [self.backend_pid]
+            ).fetchall()
+            for (pid,) in pids:
+                seconds = _proc_cpu_seconds(pid)
+                if seconds is not None:
+                    if pid not in self.workers:
+                        self.workers_seen += 1
+                    self.workers[pid] = max(seconds, self.workers.get(pid, 0.0))
+
+    def __call__(self) -> float | None:
+        backend = _proc_cpu_seconds(self.backend_pid) if self.local else None
+        if backend is None:
+            return None
+        return backend + sum(self.workers.values()) + time.process_time()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._conn.close()
 
 
 # --- the events, written once per size for chdb --------------------------------------
@@ -160,7 +226,8 @@ def clickhouse_run(parquet: Path, workdir: Path) -> dict:
 
     from . import clickhouse_aggregation as ch
 
-    steps = Steps()
+    # chdb runs in this process: its CPU time counts every thread of the engine.
+    steps = Steps(time.process_time)
     session = chdb_session.Session(str(workdir / "chdb"))
     try:
         with steps.timed("load events"):
@@ -187,6 +254,7 @@ def clickhouse_run(parquet: Path, workdir: Path) -> dict:
         session.close()
     return {
         "steps": steps.seconds,
+        "cpu": steps.cpu,
         "rows": rows,
         "fingerprint": _fingerprint(fingerprint),
         "rows_out": rows_out,
@@ -275,7 +343,7 @@ def _pg_step_timers(steps: Steps):
             setattr(aggregation, name, function)
 
 
-def postgres_run(total: int, events) -> dict:
+def postgres_run(total: int, events, *, database_url: str) -> dict:
     """Seed the events into PostgreSQL and aggregate them from scratch, step by step."""
     from django.db import connection
 
@@ -284,17 +352,29 @@ def postgres_run(total: int, events) -> dict:
 
     from .aggregate import seed
 
-    steps = Steps()
-    with steps.timed("load events"):
-        seed(total, events)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE streams_playbackevent")
-    with _pg_step_timers(steps):
-        started = time.perf_counter()
-        summary = stream_stats_recompute(full=True)
-        total_seconds = time.perf_counter() - started
-    named = sum(seconds for name, seconds in steps.seconds.items() if name != "load events")
-    steps.seconds["scope, finalize, commit"] = total_seconds - named
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
+    cpu = PostgresCpu(database_url, backend_pid)
+    steps = Steps(cpu)
+    try:
+        with steps.timed("load events"):
+            seed(total, events)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE streams_playbackevent")
+        with _pg_step_timers(steps):
+            with steps.timed("total"):
+                summary = stream_stats_recompute(full=True)
+    finally:
+        cpu.close()
+    for measure in (steps.seconds, steps.cpu):
+        total_of_run = measure.pop("total")
+        named = [v for name, v in measure.items() if name != "load events"]
+        if total_of_run is None or None in named:
+            measure["scope, finalize, commit"] = None
+        else:
+            measure["scope, finalize, commit"] = total_of_run - sum(named)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT stream_id, COUNT(*), COUNT(DISTINCT client_id), SUM(event_count), "
@@ -307,6 +387,8 @@ def postgres_run(total: int, events) -> dict:
     rows = {(row.stream_id, row.day): _row_figures(row) for row in StreamStats.objects.all()}
     return {
         "steps": steps.seconds,
+        "cpu": steps.cpu,
+        "parallel_workers": cpu.workers_seen,
         "rows": rows,
         "fingerprint": _fingerprint(fingerprint),
         "rows_out": {
@@ -394,33 +476,42 @@ def figure_totals(rows: dict) -> dict[str, float]:
 _STEP_ORDER = ("sessionize", "session days", "daily stats", "scope, finalize, commit")
 
 
+def _total(measure: dict[str, float | None]) -> float | None:
+    """The aggregation's total of a measure: every step but loading the events."""
+    values = [v for name, v in measure.items() if name != "load events"]
+    return None if None in values else sum(values)
+
+
 def print_size(postgres: dict | None, clickhouse: dict) -> None:
-    def cell(run: dict | None, name: str) -> str:
+    def cells(run: dict | None, name: str | None) -> str:
         if run is None:
-            return "not run"
-        seconds = run["steps"].get(name)
-        return "—" if seconds is None else f"{seconds:8.2f} s"
+            return f"{'not run':>22}"
+        if name is None:
+            wall, cpu = _total(run["steps"]), _total(run["cpu"])
+        else:
+            wall, cpu = run["steps"].get(name), run["cpu"].get(name)
+        if wall is None:
+            return f"{'—':>22}"
+        cpu_text = "?" if cpu is None else f"{cpu:.2f}"
+        return f"{wall:10.2f} s {cpu_text:>8} s"
 
-    def aggregation_seconds(run: dict) -> float:
-        return sum(s for name, s in run["steps"].items() if name != "load events")
-
-    print(f"  {'step':<26}{'PostgreSQL':>14}{'ClickHouse':>14}")
+    print(f"  {'':<26}{'PostgreSQL':>22}{'ClickHouse (chdb)':>22}")
+    print(f"  {'step':<26}{'wall':>12}{'CPU':>10}{'wall':>12}{'CPU':>10}")
     print(
-        f"  {'load events (untimed)':<26}{cell(postgres, 'load events'):>14}"
-        f"{cell(clickhouse, 'load events'):>14}"
+        f"  {'load events (not in total)':<26}{cells(postgres, 'load events')}"
+        f"{cells(clickhouse, 'load events')}"
     )
     for name in _STEP_ORDER:
-        print(f"  {name:<26}{cell(postgres, name):>14}{cell(clickhouse, name):>14}")
-    pg_total = aggregation_seconds(postgres) if postgres else None
-    ch_total = aggregation_seconds(clickhouse)
-    pg_cell = f"{pg_total:8.2f} s" if pg_total is not None else "not run"
-    ch_cell = f"{ch_total:8.2f} s"
-    print(f"  {'total (aggregation)':<26}{pg_cell:>14}{ch_cell:>14}")
-    if pg_total:
-        print(
-            f"  ClickHouse / PostgreSQL: {ch_total / pg_total:.2f}× the time "
-            f"({pg_total / ch_total:.1f}× faster)"
-        )
+        print(f"  {name:<26}{cells(postgres, name)}{cells(clickhouse, name)}")
+    print(f"  {'total (aggregation)':<26}{cells(postgres, None)}{cells(clickhouse, None)}")
+    if postgres:
+        pg_wall, ch_wall = _total(postgres["steps"]), _total(clickhouse["steps"])
+        pg_cpu, ch_cpu = _total(postgres["cpu"]), _total(clickhouse["cpu"])
+        ratio = f"  ClickHouse / PostgreSQL: wall {ch_wall / pg_wall:.2f}×"
+        if pg_cpu and ch_cpu:
+            ratio += f", CPU {ch_cpu / pg_cpu:.2f}×"
+        workers = postgres["parallel_workers"]
+        print(f"{ratio} (PostgreSQL parallel workers seen: {workers})")
     for name in ("events", "sessions", "session days", "stream days"):
         pg = f"{postgres['rows_out'][name]:,}" if postgres else "not run"
         print(f"  rows out: {name:<16}{pg:>14}{clickhouse['rows_out'][name]:>14,}")
@@ -436,7 +527,7 @@ def print_size(postgres: dict | None, clickhouse: dict) -> None:
         )
 
 
-def run_case(label: str, total: int, events, *, with_postgres: bool) -> bool:
+def run_case(label: str, total: int, events, *, with_postgres: bool, database_url: str) -> bool:
     """Aggregate one set of events on both engines (ClickHouse only, without
     `with_postgres`), print the figures; False when the engines disagree. `events`
     makes the rows anew for each engine."""
@@ -448,7 +539,9 @@ def run_case(label: str, total: int, events, *, with_postgres: bool) -> bool:
         events_parquet(events(), parquet)
         print(f"\n{label}: {total:,} events, generated in {time.perf_counter() - started:.1f}s")
         clickhouse = clickhouse_run(parquet, workdir)
-        postgres = postgres_run(total, events()) if with_postgres else None
+        postgres = (
+            postgres_run(total, events(), database_url=database_url) if with_postgres else None
+        )
         if datetime.now(UTC).date() != day:
             sys.exit("The run crossed a UTC midnight (the generator's days moved): run it again.")
     finally:
@@ -512,6 +605,7 @@ def main() -> None:
             args.edge_events,
             lambda: edge_events(args.edge_events),
             with_postgres=True,
+            database_url=database_url,
         )
     for total in args.events:
         agree &= run_case(
@@ -519,6 +613,7 @@ def main() -> None:
             total,
             lambda total=total: generate_events(total),
             with_postgres=args.postgres_max is None or total <= args.postgres_max,
+            database_url=database_url,
         )
     if not agree:
         sys.exit(1)
