@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from .common import bench_database_url, django_setup, ensure_database, machine
@@ -65,7 +66,9 @@ def generate_events(total: int, seed: int = 7):
         produced += n
 
 
-def seed(total: int) -> None:
+def seed(total: int, events: Iterable[tuple] | None = None) -> None:
+    """Empty the playback tables and COPY in `events` (rows as `generate_events` yields
+    them; by default its `total` events), ids numbered from 1 in their order."""
     from django.db import connection
 
     from echonest_analytics.bulk import insert_rows
@@ -94,7 +97,7 @@ def seed(total: int) -> None:
     from django.db import transaction
 
     with transaction.atomic():
-        insert_rows(PlaybackEvent, columns, generate_events(total))
+        insert_rows(PlaybackEvent, columns, generate_events(total) if events is None else events)
     with connection.cursor() as cursor:
         cursor.execute(
             "VACUUM ANALYZE streams_playbackevent"
