@@ -1,5 +1,6 @@
 """The precomputed play figures (SPEC §9.3, §9.4): `PlayStatsCache` per song and period
-and `HourlyPlayCount` per station-local hour — the one writer of both.
+and `HourlyPlayCount` per station-local hour — the one writer of both. The same hourly
+refresh also rolls up the listener hours that are over (`listener_rollup`).
 
 `broadcast_stats_refresh` recomputes a station's rows from its plays and replaces them
 in one transaction (Zulip style: recomputed from raw rows, never `+=`), so a rerun or a
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from echonest_analytics.locks import job_lock
 
+from .listener_rollup import listener_hours_refresh
 from .models import HourlyPlayCount, Play, PlayStatsCache, Station
 from .selectors import local_period_start, station_timezone
 
@@ -58,6 +60,7 @@ def broadcast_stats_refresh(
                 done[each.key] = {
                     "song_periods": _play_stats_refresh(station=each, now=now),
                     "hours": _hourly_play_counts_refresh(station=each),
+                    "listener_hours": listener_hours_refresh(station=each, now=now),
                 }
         return StatsRefreshSummary(stations=done)
 
