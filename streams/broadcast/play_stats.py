@@ -23,7 +23,7 @@ from django.utils import timezone
 from echonest_analytics.locks import job_lock
 
 from .listener_rollup import listener_hours_refresh
-from .models import HourlyPlayCount, Play, PlayStatsCache, Station
+from .models import HourlyPlayCount, ListenerHour, Play, PlayStatsCache, Station
 from .selectors import local_period_start, station_timezone
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,20 @@ def broadcast_stats_refresh(
                     "hours": _hourly_play_counts_refresh(station=each),
                     "listener_hours": listener_hours_refresh(station=each, now=now),
                 }
+        _statistics_refresh()
         return StatsRefreshSummary(stations=done)
+
+
+def _statistics_refresh() -> None:
+    """On PostgreSQL, ANALYZE the tables a refresh rewrote. Their rows were all replaced,
+    and with the planner's old estimate (a handful of rows) the top-songs read sorted the
+    station's whole ranking instead of stopping after `limit` rows (27 ms against 0.3 ms
+    over 3,000 songs)."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [m._meta.db_table for m in (PlayStatsCache, HourlyPlayCount, ListenerHour)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(tables)}")
 
 
 def _play_stats_refresh(*, station: Station, now: dt.datetime) -> int:
