@@ -1,14 +1,16 @@
 """The broadcast station pages in a real browser: the demo station's overview and each
 tab, the listener graph re-fetching its JSON (a new snapshot shows after the refresh;
-the interval is `?refresh=1` here instead of 30 s), new log entries appearing without a
-reload, the event log searched and filtered, the daily report downloaded as CSV and as a
-PDF whose text holds its top song and peak, and screenshots in light, dark and at 420 px
-into /tmp/broadcast-shots/."""
+the interval is `?refresh=1` here instead of 30 s), a log entry pushed through the push
+API appearing without a reload, the event log searched and filtered, the daily report
+downloaded as CSV and as a PDF whose text holds its top song and peak, and screenshots
+in light, dark and at 420 px into /tmp/broadcast-shots/."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from streams.broadcast.demo import DEMO_STATION_KEY, seed_broadcast_demo
 from streams.broadcast.models import BroadcastLogEntry, ListenerSnapshot, Station
 from streams.broadcast.play_stats import broadcast_stats_refresh
 from streams.broadcast.reports import daily_broadcast
+from streams.broadcast.secrets import station_ingest_key_rotate
 from streams.broadcast.selectors import local_today
 from streams.broadcast.station_selectors import station_encoders
 
@@ -91,14 +94,27 @@ def test_new_log_entries_appear_without_reload(demo, live_server, page, staff_lo
     staff_login()
     page.goto(f"{live_server.url}/admin/broadcast/{DEMO_STATION_KEY}/log?poll=1")
     page.evaluate("window.__sameDocument = true")
-    BroadcastLogEntry.objects.create(
-        station=demo,
-        timestamp=timezone.now(),
-        level="error",
-        category="stream",
-        event="stream_disconnected",
-        message="E2E live entry",
+    # The playout pushes the entry through the push API, over real HTTP.
+    raw_key = station_ingest_key_rotate(station=demo)
+    pushed = page.request.post(
+        f"{live_server.url}/api/broadcast/{DEMO_STATION_KEY}/ingest",
+        headers={"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"},
+        data=json.dumps(
+            {
+                "batchId": str(uuid.uuid4()),
+                "log": [
+                    {
+                        "ts": timezone.now().isoformat(),
+                        "level": "error",
+                        "category": "stream",
+                        "event": "stream_disconnected",
+                        "message": "E2E live entry",
+                    }
+                ],
+            }
+        ),
     )
+    assert pushed.ok, pushed.text()
     page.wait_for_selector("#event_log tr.log-new >> text=E2E live entry", timeout=15_000)
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
     page.select_option("select[name=level]", "error")
