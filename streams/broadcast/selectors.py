@@ -542,7 +542,7 @@ def _hour_totals(
             else _HeldTotals(
                 observed_seconds=observed,
                 listener_seconds=listener_seconds,
-                up_seconds=0.0,
+                up_seconds=0.0,  # not rolled up: the daily figures have no uptime
                 peak=peak,
             )
         )
