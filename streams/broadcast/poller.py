@@ -43,6 +43,7 @@ from .encoder_status import (
     icecast_status_parse,
     shoutcast_stats_parse,
 )
+from .listener_rollup import listener_hours_follow
 from .log import log_entry_write
 from .models import (
     ENCODER_PROVIDERS,
@@ -682,6 +683,7 @@ def _round_poll(*, round_at: datetime) -> PollSummary:
         for r in readings
         if r.failure
     )
+    listener_hours_follow(stations=list(stations.values()), now=round_at)
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
 
