@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
@@ -21,7 +22,13 @@ from .models import (
     StreamStats,
     ViewerSession,
 )
-from .stream_figures import StreamFigures, stream_figures, top_countries
+from .stream_figures import (
+    StreamFigures,
+    median_and_percentile_sql,
+    startup_ms_rounded,
+    stream_figures,
+    top_countries,
+)
 
 
 def stream_info(*, key: str) -> dict[str, Any] | None:
@@ -57,10 +64,24 @@ STATS_COLUMNS = [
     "peak_concurrent_viewers",
     "buffer_ratio",
     "error_rate",
+    "startup_time_median_ms",
+    "startup_time_p95_ms",
+    "exits_before_start",
+    "playback_failure_rate",
+    "rebuffer_frequency",
     "top_countries",
     "device_breakdown",
     "bunny",
     "last_calculated_at",
+]
+
+# The video quality figures of SPEC §6.5, in the order the rows and pages show them.
+VIDEO_QUALITY_COLUMNS = [
+    "startup_time_median_ms",
+    "startup_time_p95_ms",
+    "exits_before_start",
+    "playback_failure_rate",
+    "rebuffer_frequency",
 ]
 
 
@@ -79,6 +100,8 @@ class _RangeViewers:
     unique: int = 0
     countries: list[tuple[str, int]] = field(default_factory=list)
     devices: dict[str, int] = field(default_factory=dict)
+    startup_median_ms: float | None = None
+    startup_p95_ms: float | None = None
 
 
 def _range_viewers(
@@ -112,6 +135,25 @@ def _range_viewers(
         viewers[row.get("stream_id")].countries.append((row["country"], row["n"]))
     for row in sessions.values(*group, "device").annotate(n=distinct_clients):
         viewers[row.get("stream_id")].devices[row["device"]] = row["n"]
+    # Startup percentiles do not combine from days: computed over the range's sessions,
+    # by the same definition the aggregator uses for one day.
+    source, params = (
+        sessions.filter(startup_ms__isnull=False)
+        .values("stream_id", "startup_ms")
+        .query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            median_and_percentile_sql(
+                source=source, group=["stream_id"] if per_stream else [], value="startup_ms"
+            ),
+            params,
+        )
+        for *key, median, upper, _n in cursor.fetchall():
+            if median is None:
+                continue
+            target = viewers[key[0] if per_stream else None]
+            target.startup_median_ms, target.startup_p95_ms = float(median), float(upper)
     return viewers
 
 
@@ -126,6 +168,8 @@ def _figures(stats: dict, viewers: _RangeViewers) -> dict[str, Any]:
         tracked_watch_seconds=stats.get("tracked") or 0.0,
         buffer_seconds=stats.get("buffer") or 0.0,
         error_sessions=stats.get("errors") or 0,
+        fatal_error_sessions=stats.get("fatal") or 0,
+        rebuffer_count=stats.get("rebuffers") or 0,
     ).rounded()
     return {
         "unique_viewers": viewers.unique,
@@ -135,6 +179,11 @@ def _figures(stats: dict, viewers: _RangeViewers) -> dict[str, Any]:
         "peak_concurrent_viewers": stats.get("peak") or 0,
         "buffer_ratio": figures["buffer_ratio"],
         "error_rate": figures["error_rate"],
+        "startup_time_median_ms": startup_ms_rounded(viewers.startup_median_ms),
+        "startup_time_p95_ms": startup_ms_rounded(viewers.startup_p95_ms),
+        "exits_before_start": stats.get("exits") or 0,
+        "playback_failure_rate": figures["playback_failure_rate"],
+        "rebuffer_frequency": figures["rebuffer_frequency"],
         "top_countries": top_countries(viewers.countries),
         "device_breakdown": dict(sorted(viewers.devices.items())),
         "last_calculated_at": stats.get("calculated"),
@@ -147,6 +196,9 @@ _STATS_SUMS = {
     "tracked": Sum("tracked_watch_seconds"),
     "buffer": Sum("buffer_seconds"),
     "errors": Sum("error_sessions"),
+    "fatal": Sum("fatal_error_sessions"),
+    "exits": Sum("exits_before_start"),
+    "rebuffers": Sum("rebuffer_count"),
     "events": Sum("event_count"),
     "peak": Max("peak_concurrent_viewers"),
     "calculated": Max("last_calculated_at"),
@@ -298,6 +350,7 @@ DAILY_COLUMNS = [
     "peak_concurrent_viewers",
     "buffer_ratio",
     "error_rate",
+    *VIDEO_QUALITY_COLUMNS,
     "events",
     "top_countries",
     "device_breakdown",
@@ -328,6 +381,8 @@ def stream_daily_stats(*, stream: Stream, date_from: date, date_to: date) -> lis
             avg_watch_seconds=row.avg_watch_seconds if row else 0.0,
             buffer_ratio=row.buffer_ratio if row else 0.0,
             error_rate=row.error_rate if row else 0.0,
+            playback_failure_rate=row.playback_failure_rate if row else 0.0,
+            rebuffer_frequency=row.rebuffer_frequency if row else 0.0,
         ).rounded()
         rows.append(
             {
@@ -339,6 +394,13 @@ def stream_daily_stats(*, stream: Stream, date_from: date, date_to: date) -> lis
                 "peak_concurrent_viewers": row.peak_concurrent_viewers if row else 0,
                 "buffer_ratio": figures["buffer_ratio"],
                 "error_rate": figures["error_rate"],
+                "startup_time_median_ms": startup_ms_rounded(
+                    row.startup_time_median_ms if row else None
+                ),
+                "startup_time_p95_ms": startup_ms_rounded(row.startup_time_p95_ms if row else None),
+                "exits_before_start": row.exits_before_start if row else 0,
+                "playback_failure_rate": figures["playback_failure_rate"],
+                "rebuffer_frequency": figures["rebuffer_frequency"],
                 "events": row.event_count if row else 0,
                 "top_countries": row.top_countries if row else [],
                 "device_breakdown": row.device_breakdown if row else {},
