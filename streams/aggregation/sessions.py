@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import PlaybackEvent, PlaybackEventType, ViewerSession, ViewerSessionDay
-from ..session_rules import BUFFERING, GAP_CAP_HEARTBEATS, PLAYING, STATE_AFTER, STARTUP_MS_MAX
+from ..session_rules import BUFFERING, GAP_CAP_HEARTBEATS, PLAYING, STARTUP_MS_MAX, STATE_AFTER
 from .sql import _Sql, _t
 
 # Stored instants and their epoch seconds may differ by rounding: ranges are compared
