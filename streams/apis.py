@@ -53,9 +53,11 @@ from .dashboard import (
 from .enrichment import country_from_request, device_from_user_agent
 from .ingest import playback_batch_ingest
 from .selectors import (
+    AUDIENCE_COLUMNS,
     DAILY_COLUMNS,
     STATS_COLUMNS,
     organizers_visible_to,
+    stream_audience_retention,
     stream_info,
     stream_range_totals,
     stream_stats_daily_totals,
@@ -316,6 +318,27 @@ class DayFiguresSerializer(serializers.Serializer):
     peak_concurrent_viewers = serializers.IntegerField()
     buffer_ratio = serializers.FloatField()
     error_rate = serializers.FloatField()
+    startup_time_median_ms = serializers.FloatField(
+        allow_null=True,
+        help_text="Median video startup time (a play's extra.startupMs: play request to first "
+        "frame) over the sessions that report one, in ms; the mean of the two middle values "
+        "for an even count. Null when none reports one.",
+    )
+    startup_time_p95_ms = serializers.FloatField(
+        allow_null=True,
+        help_text="95th percentile of the same startup times (nearest rank: the value at rank "
+        "ceil(0.95 × n)), in ms.",
+    )
+    exits_before_start = serializers.IntegerField(
+        help_text="Sessions with a play and no playing time (the viewer left before the video "
+        "started)."
+    )
+    playback_failure_rate = serializers.FloatField(
+        help_text="Sessions with a fatal error (an error event with extra.fatal true) / sessions."
+    )
+    rebuffer_frequency = serializers.FloatField(
+        help_text="buffer_start events per minute watched (watch time includes rebuffering)."
+    )
     top_countries = CountryViewersSerializer(many=True)
     device_breakdown = serializers.DictField(child=serializers.IntegerField())
 
@@ -567,6 +590,11 @@ class StreamStatsListApi(StaffReportApi):
                             "peak_concurrent_viewers": 3,
                             "buffer_ratio": 0.027473,
                             "error_rate": 0.25,
+                            "startup_time_median_ms": 2300.0,
+                            "startup_time_p95_ms": 3400.0,
+                            "exits_before_start": 1,
+                            "playback_failure_rate": 0.25,
+                            "rebuffer_frequency": 0.329670,
                             "top_countries": [{"country": "DE", "viewers": 2}],
                             "device_breakdown": {"desktop": 2, "mobile": 1},
                             "bunny": None,
@@ -615,7 +643,7 @@ class StreamStatsSummaryApi(StaffReportApi):
             "organizer",
             "streams",
             "events",
-            *STATS_COLUMNS[4:13],
+            *STATS_COLUMNS[STATS_COLUMNS.index("unique_viewers") : STATS_COLUMNS.index("bunny")],
             "last_calculated_at",
         ]
         return columns, [data]
@@ -773,6 +801,80 @@ class StreamStatsDetailApi(StaffReportApi):
         if detail is None:
             raise NotFound(f"No stream {key!r} that you may see.")
         return Response({"from": date_from, "to": date_to, **detail})
+
+
+class StreamAudienceApi(StaffReportApi):
+    """GET /admin/analytics/streams/<key>/audience?day= — audience retention of one day."""
+
+    # JSON and CSV; the curve is drawn on the stream's page.
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    class FilterSerializer(serializers.Serializer):
+        day = DayParam(
+            first=MIN_DAY, last=MAX_DAY, required=False, help_text="UTC day (default: today)."
+        )
+
+    @extend_schema_serializer(component_name="StreamAudienceRetention")
+    class OutputSerializer(serializers.Serializer):
+        """For each percent 0…100 of the video, the share of the day's sessions still there."""
+
+        @extend_schema_serializer(component_name="StreamAudiencePoint")
+        class PointSerializer(serializers.Serializer):
+            percent = serializers.IntegerField(help_text="0…100, percent of the video's duration.")
+            share = serializers.FloatField(
+                help_text="Share of the day's sessions whose furthest videoTime reached this "
+                "percent of the duration (3 decimals)."
+            )
+
+        stream_id = serializers.CharField()
+        day = serializers.DateField()
+        sessions = serializers.IntegerField(
+            help_text="The day's sessions (by start, bots excluded): what the shares divide by."
+        )
+        duration_seconds = serializers.FloatField(
+            allow_null=True,
+            help_text="The video's duration: the provider's (config `length`), else the largest "
+            "extra.duration players reported that day. Null (and no points): unknown, e.g. live.",
+        )
+        points = PointSerializer(many=True, help_text="101 points, 0 to 100; empty: no duration.")
+
+    def csv_table(self, data):
+        return AUDIENCE_COLUMNS, data["points"]
+
+    def csv_filename(self, data) -> str:
+        return f"stream-{data['stream_id']}-audience_{data['day']}.csv"
+
+    @extend_schema(
+        operation_id="stream_audience_retention",
+        summary="One stream's audience retention curve for a UTC day (staff)",
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer, 404: OpenApiResponse(description="Not visible.")},
+        examples=[
+            OpenApiExample(
+                "Half of four sessions watched to 50 %",
+                response_only=True,
+                value={
+                    "stream_id": "launch-party",
+                    "day": "2026-11-21",
+                    "sessions": 4,
+                    "duration_seconds": 600.0,
+                    "points": [
+                        {"percent": 0, "share": 1.0},
+                        {"percent": 50, "share": 0.5},
+                        {"percent": 100, "share": 0.25},
+                    ],
+                },
+            )
+        ],
+    )
+    def get(self, request, key: str):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        day = filters.validated_data.get("day") or utc_today()
+        audience = stream_audience_retention(user=request.user, key=key, day=day)
+        if audience is None:
+            raise NotFound(f"No stream {key!r} that you may see.")
+        return Response(audience)
 
 
 def page_common(report: dict) -> dict:

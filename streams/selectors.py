@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Max, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, FloatField, Max, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, Floor, Least, TruncDate
 
 from echonest_analytics.days import days_bounds
 
@@ -442,3 +443,74 @@ def stream_range_totals(*, user, key: str, date_from: date, date_to: date) -> di
         return None
     (totals,) = _stream_rows(streams=[stream], date_from=date_from, date_to=date_to)
     return totals
+
+
+# --- Audience retention (SPEC §6.5) -----------------------------------------------------
+
+AUDIENCE_COLUMNS = ["percent", "share"]
+# Provider config keys that may hold the video's length in seconds (`length` is the field
+# of Bunny Stream's video object).
+_PROVIDER_DURATION_KEYS = ("length", "duration")
+
+
+def provider_video_duration(*, stream: Stream) -> float | None:
+    """The video's length in seconds as its providers know it (primary first), or None."""
+    providers = sorted(stream.providers.all(), key=lambda p: (not p.is_primary, p.id))
+    for provider in providers:
+        for key in _PROVIDER_DURATION_KEYS:
+            value = (provider.config or {}).get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                if math.isfinite(value):
+                    return float(value)
+    return None
+
+
+def stream_audience_retention(*, user, key: str, day: date) -> dict[str, Any] | None:
+    """For each percent 0…100 of the video, the share of `day`'s sessions whose furthest
+    videoTime reached that percent of its duration; None when `user` may not see the
+    stream.
+
+    The sessions are the day's (counted on the day they start, bots never count, as for
+    `sessions`). The duration is the provider's (`provider_video_duration`), else the
+    largest `extra.duration` the day's sessions reported. A session reached percent p
+    when furthest videoTime ≥ p % of the duration (watching to the end reaches 100, a
+    session with no videoTime reaches 0; a millisecond short of a mark still reaches it).
+    No known duration (a live stream): no points.
+    """
+    stream = streams_visible_to(user=user).filter(key=key).prefetch_related("providers").first()
+    if stream is None:
+        return None
+    start, end = days_bounds(day, day)
+    sessions = ViewerSession.objects.filter(
+        stream=stream, started_at__gte=start, started_at__lt=end
+    ).exclude(device=Device.BOT)
+    totals = sessions.aggregate(n=Count("id"), reported=Max("video_duration"))
+    duration = provider_video_duration(stream=stream) or totals["reported"]
+    count = totals["n"] or 0
+    base = {
+        "stream_id": stream.key,
+        "day": day,
+        "sessions": count,
+        "duration_seconds": round(duration, 3) if duration else None,
+    }
+    if not duration:
+        return {**base, "points": []}
+    # A millisecond short of a mark still reaches it (players stop just before the end).
+    position = Coalesce("furthest_video_time", Value(0.0)) + Value(0.001)
+    percent = Least(
+        Value(100.0),
+        Floor(position * Value(100.0) / Value(float(duration))),
+        output_field=FloatField(),
+    )
+    reached_by_percent = {
+        int(p): n
+        for p, n in sessions.annotate(percent=percent)
+        .values("percent")
+        .annotate(n=Count("id"))
+        .values_list("percent", "n")
+    }
+    points, still = [], 0
+    for percent in range(100, -1, -1):
+        still += reached_by_percent.get(percent, 0)
+        points.append({"percent": percent, "share": round(still / count, 3) if count else 0.0})
+    return {**base, "points": points[::-1]}

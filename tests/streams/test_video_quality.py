@@ -201,3 +201,103 @@ def test_range_rows_compute_startup_over_the_range_and_sum_the_rest(stream, send
     assert row["exits_before_start"] == 1
     assert row["playback_failure_rate"] == pytest.approx(1 / 3, abs=1e-6)
     assert row["rebuffer_frequency"] == 0
+
+
+# --- Audience retention: GET /admin/analytics/streams/<key>/audience?day= ---------------
+
+AUDIENCE = "/admin/analytics/streams/launch-party/audience"
+
+
+def vod(stream, *, length: float = 600) -> None:
+    """The stream's provider knows the video's length (as Bunny's `length`)."""
+    provider = stream.providers.get()
+    provider.config = {"length": length}
+    provider.save()
+
+
+def watched_to(video_seconds: float) -> list[dict]:
+    """A play at 0 and heartbeats every 15 s of the video up to `video_seconds`."""
+    times = [t for t in range(15, int(video_seconds) + 1, 15)]
+    return [ev("play", 0), *[ev("heartbeat", t) for t in times]]
+
+
+def audience(client, **params) -> dict:
+    response = client.get(AUDIENCE, {"day": DAY.isoformat(), **params})
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def share_at(body: dict, percent: int) -> float:
+    (point,) = [p for p in body["points"] if p["percent"] == percent]
+    return point["share"]
+
+
+def test_a_vod_watched_to_half_by_2_of_4_sessions_reads_half_at_the_50_percent_mark(
+    stream, send_batch, admin_client_api
+):
+    vod(stream, length=600)
+    send_batch("c-half-1", watched_to(300))  # 300 of 600 s: 50 %
+    send_batch("c-half-2", watched_to(450))  # 75 %
+    send_batch("c-quarter", watched_to(150))  # 25 %
+    send_batch("c-left", [ev("play", 0)])  # 0 %
+    recompute()
+
+    body = audience(admin_client_api)
+    assert body["sessions"] == 4
+    assert body["duration_seconds"] == 600
+    assert [p["percent"] for p in body["points"]] == list(range(101))
+    assert share_at(body, 0) == 1.0
+    assert share_at(body, 25) == 0.75
+    assert share_at(body, 26) == 0.5
+    assert share_at(body, 50) == 0.5
+    assert share_at(body, 51) == 0.25
+    assert share_at(body, 75) == 0.25
+    assert share_at(body, 76) == 0.0
+    assert share_at(body, 100) == 0.0
+
+
+def test_the_duration_comes_from_extra_duration_when_the_provider_has_none(
+    stream, send_batch, admin_client_api
+):
+    send_batch("c-all", [ev("play", 0, extra={"duration": 60}), *heartbeats(15, 30, 45, 60)])
+    send_batch("c-half", [ev("play", 0, extra={"duration": 60}), *heartbeats(15, 30)])
+    recompute()
+
+    body = audience(admin_client_api)
+    assert body["duration_seconds"] == 60
+    assert (share_at(body, 50), share_at(body, 51), share_at(body, 100)) == (1.0, 0.5, 0.5)
+
+
+def test_a_live_stream_without_a_duration_has_no_points(stream, send_batch, admin_client_api):
+    send_batch("c-live", heartbeats(0, 15, 30))
+    recompute()
+    body = audience(admin_client_api)
+    assert (body["sessions"], body["duration_seconds"], body["points"]) == (1, None, [])
+
+
+def test_audience_as_csv_has_a_row_per_percent(stream, send_batch, admin_client_api):
+    vod(stream, length=60)
+    send_batch("c-half", [ev("play", 0), *heartbeats(15, 30)])
+    recompute()
+    response = admin_client_api.get(AUDIENCE, {"day": DAY.isoformat(), "format": "csv"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "percent,share"
+    assert len(lines) == 102
+    assert lines[1 + 50] == "50,1"
+    assert lines[1 + 51] == "51,0"
+
+
+@pytest.mark.parametrize("day", ["yesterday", "2026-13-01", "2026-02-30", "99999-01-01", "1"])
+def test_a_bad_day_is_a_400_that_names_it(stream, admin_client_api, day):
+    response = admin_client_api.get(AUDIENCE, {"day": day})
+    assert response.status_code == 400
+    assert "day" in response.json()["details"]
+
+
+def test_audience_is_for_staff_who_may_see_the_stream(stream, client, staff_client):
+    assert client.get(AUDIENCE, HTTP_ACCEPT="application/json").status_code in (401, 403)
+    # Staff outside the stream's organizer do not see it.
+    assert staff_client.get(AUDIENCE).status_code == 404
+    assert staff_client.get("/admin/analytics/streams/no-such/audience").status_code == 404
