@@ -41,7 +41,14 @@ from echonest_analytics.query_params import (
 from echonest_analytics.renderers import CSVRenderer
 
 from .bunny import bunny_configured, bunny_stats_import
-from .charts import count_text, duration_text, percent_text, svg_chart
+from .charts import (
+    count_text,
+    duration_text,
+    milliseconds_text,
+    percent_text,
+    svg_chart,
+    svg_retention_chart,
+)
 from .dashboard import (
     STREAM_CARDS,
     SUMMARY_CARDS,
@@ -49,6 +56,8 @@ from .dashboard import (
     kpi_cards,
     previous_period,
     range_presets,
+    video_quality_definitions,
+    video_quality_rows,
 )
 from .enrichment import country_from_request, device_from_user_agent
 from .ingest import playback_batch_ingest
@@ -56,6 +65,7 @@ from .selectors import (
     AUDIENCE_COLUMNS,
     DAILY_COLUMNS,
     STATS_COLUMNS,
+    VIDEO_QUALITY_COLUMNS,
     organizers_visible_to,
     stream_audience_retention,
     stream_info,
@@ -645,6 +655,7 @@ class StreamStatsSummaryApi(StaffReportApi):
             "events",
             *STATS_COLUMNS[STATS_COLUMNS.index("unique_viewers") : STATS_COLUMNS.index("bunny")],
             "last_calculated_at",
+            *VIDEO_QUALITY_COLUMNS,
         ]
         return columns, [data]
 
@@ -783,6 +794,24 @@ class StreamStatsDetailApi(StaffReportApi):
             if totals["bunny"]
             else "",
             "charts": daily_charts(days),
+            "video_quality": video_quality_rows(totals),
+            "video_quality_definitions": video_quality_definitions(),
+            **self.audience_context(report),
+        }
+
+    def audience_context(self, report: dict) -> dict:
+        """The audience retention chart of the range's latest day with sessions (or its
+        last day), with links to that day's JSON and CSV."""
+        watched = [d["day"] for d in report["days"] if d["sessions"]]
+        day = watched[-1] if watched else report["to"]
+        key = report["stream"]["stream_id"]
+        audience = stream_audience_retention(user=self.request.user, key=key, day=day)
+        title = f"Audience retention on {day.isoformat()}"
+        url = reverse("stream-audience", kwargs={"key": key})
+        return {
+            "audience": audience,
+            "audience_chart": svg_retention_chart(audience["points"], title=title),
+            "audience_url": f"{url}?day={day.isoformat()}",
         }
 
     @extend_schema(
@@ -926,6 +955,10 @@ def figures_display(figures: dict) -> dict:
         "avg_watch_text": duration_text(figures.get("avg_watch_seconds")),
         "buffer_ratio_text": percent_text(figures.get("buffer_ratio")),
         "error_rate_text": percent_text(figures.get("error_rate")),
+        "startup_median_text": milliseconds_text(figures.get("startup_time_median_ms")),
+        "exits_before_start_text": count_text(figures.get("exits_before_start")),
+        "playback_failure_rate_text": percent_text(figures.get("playback_failure_rate")),
+        "rebuffer_frequency_text": f"{float(figures.get('rebuffer_frequency') or 0):.2f}",
     }
 
 

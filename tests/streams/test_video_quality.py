@@ -10,6 +10,7 @@ minute watched.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -301,3 +302,44 @@ def test_audience_is_for_staff_who_may_see_the_stream(stream, client, staff_clie
     # Staff outside the stream's organizer do not see it.
     assert staff_client.get(AUDIENCE).status_code == 404
     assert staff_client.get("/admin/analytics/streams/no-such/audience").status_code == 404
+
+
+def test_the_stream_page_shows_the_video_quality_figures_and_the_audience_curve(
+    stream, send_batch, client, superuser
+):
+    vod(stream, length=60)
+    send_batch("c-one", watched(1200))  # play + heartbeats to 30 s of a 60 s video
+    send_batch("c-two", [*watched(3400, until=60), ev("error", 61, extra={"fatal": True})])
+    send_batch("c-left", [ev("play", 0)])
+    recompute()
+    client.force_login(superuser)
+
+    response = client.get(
+        "/admin/analytics/streams/launch-party",
+        {"from": DAY.isoformat(), "to": DAY.isoformat()},
+        HTTP_ACCEPT="text/html",
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    rows = {
+        name: text
+        for name, text in re.findall(
+            r'<tr data-vq="([a-z_0-9]+)"[^>]*><th scope="row">[^<]+</th>'
+            r'<td class="stats-nowrap">([^<]+)</td>',
+            html,
+        )
+    }
+    assert rows == {
+        "startup_median": "2.30 s",  # (1200 + 3400) / 2
+        "startup_p95": "3.40 s",
+        "exits_before_start": "1",
+        "playback_failure_rate": "33.3%",  # 1 of 3 sessions
+        "rebuffer_frequency": "0.00 / min",
+    }
+    assert "Audience retention on " + DAY.isoformat() in html
+    assert 'class="stats-chart stats-chart-retention"' in html
+    assert "3 sessions" in html and "video 60 s" in html
+    # The curve's hover points: everyone at 0 %, c-one and c-two at 50 %, c-two at 100 %.
+    assert "0% of the video: 100.0% of sessions" in html
+    assert "50% of the video: 66.7% of sessions" in html
+    assert "100% of the video: 33.3% of sessions" in html
