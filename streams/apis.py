@@ -128,7 +128,10 @@ PLAYBACK_BATCH_SCHEMA = {
                         "type": "object",
                         "nullable": True,
                         "additionalProperties": {},
-                        "description": "Free-form, at most 2 KiB as JSON.",
+                        "description": "Free-form, at most 2 KiB as JSON. Read by the "
+                        "video quality figures (SPEC §6.5): `startupMs` (number, on play: "
+                        "play request to first frame), `duration` (number, seconds: the "
+                        "video's length), `fatal` (true on an error that stopped playback).",
                     },
                 },
             },
