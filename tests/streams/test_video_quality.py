@@ -338,7 +338,7 @@ def test_the_stream_page_shows_the_video_quality_figures_and_the_audience_curve(
     }
     assert "Audience retention on " + DAY.isoformat() in html
     assert 'class="stats-chart stats-chart-retention"' in html
-    assert "3 sessions" in html and "video 60 s" in html
+    assert "3&nbsp;sessions" in html and "video 60&nbsp;s" in html
     # The curve's hover points: everyone at 0 %, c-one and c-two at 50 %, c-two at 100 %.
     assert "0% of the video: 100.0% of sessions" in html
     assert "50% of the video: 66.7% of sessions" in html
