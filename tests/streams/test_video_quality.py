@@ -343,3 +343,21 @@ def test_the_stream_page_shows_the_video_quality_figures_and_the_audience_curve(
     assert "0% of the video: 100.0% of sessions" in html
     assert "50% of the video: 66.7% of sessions" in html
     assert "100% of the video: 33.3% of sessions" in html
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"startupMs": 1e308, "duration": 1e308, "fatal": 1},
+        {"startupMs": {"ms": 900}, "duration": [60], "fatal": "yes"},
+        {"startupMs": True, "duration": False, "fatal": None},
+        {"startupMs": None, "duration": -60},
+    ],
+)
+def test_odd_extras_read_as_missing_and_never_stop_the_aggregator(stream, send_batch, extra):
+    send_batch("c-odd", [ev("play", 0, extra=extra), *heartbeats(15), ev("error", 20, extra=extra)])
+    recompute()
+    row = stats(stream)
+    assert (row.sessions, row.startup_sessions, row.fatal_error_sessions) == (1, 0, 0)
+    session = ViewerSession.objects.get(client_id="c-odd")
+    assert session.video_duration in (None, 1e308)  # only a positive number is a duration
