@@ -22,7 +22,12 @@ urlpatterns = [
         apis.BunnySyncApi.as_view(),
         name="stream-stats-bunny-sync",
     ),
-    # After `summary` and `bunny-sync`, so those two never resolve as stream keys. Any key
+    path(
+        "admin/analytics/streams/<slug:key>/audience",
+        apis.StreamAudienceApi.as_view(),
+        name="stream-audience",
+    ),
+    # After `summary`, `bunny-sync` and the per-stream reports above, so those two never resolve as stream keys. Any key
     # (`path:`) reaches the view, which answers 401/403/404 as its schema says; a key
     # that is no slug would otherwise fall through to the admin's catch-all login redirect.
     path(

@@ -10,10 +10,16 @@
  *                                          builds that player and tracks it
  * docs/sdks.md has the embedding snippets and every option.
  *
- * Each adapter only translates its player's events into tracker calls (play, pause,
- * bufferStart, bufferEnd, ended, error); the tracker owns the state, so every player
+ * Each adapter only translates its player's events into tracker calls (requestPlay, play,
+ * pause, bufferStart, bufferEnd, ended, error); the tracker owns the state, so every player
  * produces the same event grammar: heartbeats only while playing, no pause after ended,
  * no buffer events before playback has started.
+ *
+ * Video quality (SPEC §6.5): requestPlay() marks the play request and play() the first
+ * frame, so the first play of a view carries extra.startupMs (request to first frame) and
+ * extra.duration (the video's length, when finite: on-demand). A view left before its
+ * first frame still sends its play (on page hide, with no startupMs), so it counts as an
+ * exit before video start; errors that stop playback carry extra.fatal: true.
  *
  * Delivery: events collect in a buffer that is sealed into a batch with a batchId (UUID)
  * every flushInterval seconds, on ended, and on page hide (sendBeacon, text/plain JSON).
@@ -116,6 +122,10 @@
     var timeSource = function () {
       return null;
     };
+    var durationSource = function () {
+      return null;
+    };
+    var playRequestedAt = null; // performance.now() of a play request not yet playing
     var stats = { events: 0, batchesSent: 0, retries: 0, dropped: 0, beacons: 0 };
 
     function emit(type, extra) {
@@ -261,10 +271,45 @@
       pending = left;
     }
 
+    function clock() {
+      var p = global.performance;
+      return p && typeof p.now === "function" ? p.now() : Date.now();
+    }
+
+    /** extra of a play event: the video's duration when it is finite (on-demand). */
+    function playExtra() {
+      var extra = {};
+      var duration = null;
+      try {
+        duration = seconds(durationSource());
+      } catch (e) {
+        duration = null;
+      }
+      if (duration) extra.duration = duration;
+      return extra;
+    }
+
+    /** A play requested and never started: send its play (no playing time follows). */
+    function sendUnstartedPlay() {
+      if (playRequestedAt === null || (state !== IDLE && state !== ENDED)) return;
+      playRequestedAt = null;
+      var extra = playExtra();
+      emit("play", Object.keys(extra).length ? extra : null);
+    }
+
     var tracker = {
       config: config,
       setTimeSource: function (fn) {
         timeSource = fn;
+      },
+      setDurationSource: function (fn) {
+        durationSource = fn;
+      },
+      /** The viewer (or autoplay) asked to play; play() at the first frame ends the wait. */
+      requestPlay: function () {
+        if ((state === IDLE || state === ENDED) && playRequestedAt === null) {
+          playRequestedAt = clock();
+        }
       },
       state: function () {
         return state;
@@ -272,8 +317,17 @@
       play: function () {
         if (state === PLAYING) return;
         if (state === BUFFERING) return tracker.bufferEnd();
+        var extra = null;
+        if (state === IDLE || state === ENDED) {
+          extra = playExtra();
+          if (playRequestedAt !== null) {
+            extra.startupMs = Math.max(0, Math.round(clock() - playRequestedAt));
+          }
+          if (!Object.keys(extra).length) extra = null;
+        }
+        playRequestedAt = null;
         state = PLAYING;
-        emit("play");
+        emit("play", extra);
         startHeartbeat();
       },
       pause: function () {
@@ -301,7 +355,9 @@
         emit("ended");
         flush();
       },
+      /** extra.fatal: true for an error that stopped playback (SPEC §6.5). */
       error: function (extra) {
+        if (extra && extra.fatal) sendUnstartedPlay();
         emit("error", extra || {});
       },
       flush: flush,
@@ -322,6 +378,7 @@
       },
       destroy: function () {
         stopHeartbeat();
+        sendUnstartedPlay();
         flushWithBeacon();
         global.removeEventListener("pagehide", onHide);
         global.document.removeEventListener("visibilitychange", onVisibility);
@@ -329,6 +386,7 @@
     };
 
     function onHide() {
+      sendUnstartedPlay(); // the page goes away before the first frame: an exit before start
       flushWithBeacon();
     }
 
@@ -370,7 +428,13 @@
     tracker.setTimeSource(function () {
       return video.currentTime;
     });
+    tracker.setDurationSource(function () {
+      return isFinite(video.duration) ? video.duration : null; // Infinity: live
+    });
 
+    video.addEventListener("play", function () {
+      tracker.requestPlay(); // the play request; "playing" below is the first frame
+    });
     video.addEventListener("playing", function () {
       tracker.play(); // also ends a buffering spell
     });
@@ -393,6 +457,7 @@
         source: "video",
         code: error ? error.code : null,
         message: error && error.message ? String(error.message).slice(0, 200) : "",
+        fatal: true, // a media element error stops playback
       });
     });
 
@@ -421,13 +486,18 @@
           video.src = src;
           return { engine: "native", hls: null };
         }
-        tracker.error({ source: "hls", code: "UNSUPPORTED", message: "no HLS support" });
+        tracker.error({ source: "hls", code: "UNSUPPORTED", message: "no HLS support", fatal: true });
         throw new Error("this browser cannot play HLS");
       }
       hls = new Hls(options.hlsConfig || {});
       hls.on(Hls.Events.ERROR, function (name, data) {
         if (data && data.fatal) {
-          tracker.error({ source: "hls.js", code: data.type, message: String(data.details || "") });
+          tracker.error({
+            source: "hls.js",
+            code: data.type,
+            message: String(data.details || ""),
+            fatal: true,
+          });
         }
       });
       hls.loadSource(src);
@@ -464,9 +534,13 @@
     // Created before the iframe finishes loading, so it sees the "ready" message.
     var player = new playerjs.Player(iframe);
     var lastSeconds = null;
+    var lastDuration = null;
     var bufferedAt = null;
     tracker.setTimeSource(function () {
       return lastSeconds;
+    });
+    tracker.setDurationSource(function () {
+      return lastDuration;
     });
     player.on("ready", function () {
       player.on("play", function () {
@@ -481,6 +555,7 @@
       });
       player.on("timeupdate", function (data) {
         if (data && data.seconds !== undefined) lastSeconds = data.seconds;
+        if (data && data.duration !== undefined) lastDuration = data.duration;
         if (bufferedAt !== null && lastSeconds !== null && lastSeconds > bufferedAt) {
           bufferedAt = null;
           tracker.bufferEnd();
@@ -523,7 +598,10 @@
   function youTubeState(tracker, state) {
     if (state === YT_STATES.PLAYING) tracker.play(); // also ends buffering
     else if (state === YT_STATES.PAUSED) tracker.pause();
-    else if (state === YT_STATES.BUFFERING) tracker.bufferStart();
+    else if (state === YT_STATES.BUFFERING) {
+      tracker.requestPlay(); // before the first frame, buffering is the play request
+      tracker.bufferStart();
+    }
     else if (state === YT_STATES.ENDED) tracker.ended();
     // -1 (unstarted) and 5 (cued) are before playback: nothing to record.
   }
@@ -546,6 +624,13 @@
       }
       return lastSeconds;
     });
+    tracker.setDurationSource(function () {
+      if (!player || typeof player.getDuration !== "function") return null;
+      // A live video has no fixed length; getDuration() is 0 before the metadata.
+      var data = typeof player.getVideoData === "function" ? player.getVideoData() : null;
+      if (data && data.isLive) return null;
+      return player.getDuration() || null;
+    });
     return loadYouTubeApi(options.apiUrl).then(function (YT) {
       return new Promise(function (resolve) {
         player = new YT.Player(element, {
@@ -559,7 +644,8 @@
               youTubeState(tracker, Number(event.data));
             },
             onError: function (event) {
-              tracker.error({ source: "youtube", code: event ? event.data : null });
+              // onError means the video cannot be played (invalid id, not embeddable …).
+              tracker.error({ source: "youtube", code: event ? event.data : null, fatal: true });
             },
           },
         });
