@@ -13,6 +13,8 @@ import csv
 import io
 import json
 import logging
+import signal
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,7 +25,12 @@ from streams.live_apis import LiveViewersOverviewApi, StreamLiveViewersApi
 from streams.live_viewers import live_viewers_count, live_viewers_key
 from streams.models import PlaybackEvent, Stream
 from tests.core.test_output_serializers import assert_described
-from tests.core.test_redis_faults import free_port, point_redis_at
+from tests.core.test_redis_faults import (  # noqa: F401 (private_redis is a fixture)
+    TIMEOUT,
+    free_port,
+    point_redis_at,
+    private_redis,
+)
 
 from .conftest import BOT_UA, DESKTOP_UA, batch
 
@@ -341,3 +348,44 @@ def test_pages_still_render_with_redis_down(stream, client, superuser, settings)
     page = client.get("/admin/analytics/streams/launch-party", HTTP_ACCEPT="text/html")
     assert page.status_code == 200
     assert "live figures unavailable (Redis)" in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hung_redis_costs_players_a_few_timeouts_not_one_per_batch(
+    client,
+    stream,
+    settings,
+    private_redis,  # noqa: F811 (the fixture imported above)
+):
+    proc, port = private_redis
+    point_redis_at(settings, port)
+    settings.REDIS_BREAKER_SECONDS = 60  # every post below falls in one cooldown
+    assert get_redis().ping()
+    proc.send_signal(signal.SIGSTOP)
+    now = datetime.now(UTC)
+    started = time.monotonic()
+    statuses = [
+        client.post(
+            "/analytics/events",
+            json.dumps(
+                batch(
+                    "launch-party",
+                    f"c-{n}",
+                    [{"type": "heartbeat", "videoTime": 1, "ts": iso(now)}],
+                    sentAt=iso(now),
+                )
+            ),
+            content_type="application/json",
+            HTTP_USER_AGENT=DESKTOP_UA,
+        ).status_code
+        for n in range(20)
+    ]
+    elapsed = time.monotonic() - started
+    assert statuses == [202] * 20
+    assert PlaybackEvent.objects.filter(stream=stream).count() == 20
+    # The first batch waits out one socket timeout (0.5 s); the breaker spares the rest.
+    assert elapsed < 6 * TIMEOUT, f"20 posts took {elapsed:.1f} s"
+    proc.send_signal(signal.SIGCONT)
+    redis_breaker.reset()
+    # Only the first batch asked Redis (its command may run once Redis wakes up).
+    assert live_viewers_count(stream_ids=[stream.id])[stream.id] <= 1
