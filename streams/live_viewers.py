@@ -58,7 +58,8 @@ def live_viewer_seen(*, stream_id: int, client_id: str, seen_at: datetime) -> bo
     False when Redis was not written (down, or skipped while the breaker is open)."""
     client = _client()
     if client is None:
-        logger.warning("live viewers: Redis recently failed, %s not noted", client_id)
+        # The breaker logged the failure once; a line per batch would flood the log.
+        logger.debug("live viewers: Redis recently failed, %s not noted", client_id)
         return False
     window = live_window_seconds()
     key = live_viewers_key(stream_id)
