@@ -192,6 +192,8 @@ CELERY_BEAT_SCHEDULE = schedules.CELERY_BEAT_SCHEDULE  # every periodic job, dec
 
 SESSION_TIMEOUT = env.int("SESSION_TIMEOUT", default=30 * 60)  # seconds, SPEC §6.1
 HEARTBEAT_INTERVAL = env.int("HEARTBEAT_INTERVAL", default=15)  # seconds, SPEC §6.2
+# How often the dashboard and the stream page re-read the live viewers (SPEC §6.5).
+LIVE_VIEWERS_REFRESH_SECONDS = 15
 # PostgreSQL work_mem for the aggregation transaction (its window sorts and hash joins).
 AGGREGATION_WORK_MEM = env.str("AGGREGATION_WORK_MEM", default="64MB")
 PLAYBACK_EVENT_RETENTION_DAYS = env.int("PLAYBACK_EVENT_RETENTION_DAYS", default=90)
