@@ -290,8 +290,8 @@
       };
     }
 
-    function emit(type, extra) {
-      var event = { type: type, ts: new Date().toISOString() };
+    function emit(type, extra, ts) {
+      var event = { type: type, ts: ts || new Date().toISOString() };
       var videoTime = null;
       try {
         videoTime = seconds(timeSource());
@@ -534,11 +534,11 @@
     }
 
     /** A play requested and never started: send its play (no playing time follows). */
-    function sendUnstartedPlay() {
+    function sendUnstartedPlay(ts) {
       if (playRequestedAt === null || (state !== IDLE && state !== ENDED)) return;
       playRequestedAt = null;
       var extra = playExtra();
-      emit("play", Object.keys(extra).length ? extra : null);
+      emit("play", Object.keys(extra).length ? extra : null, ts);
     }
 
     var tracker = {
@@ -601,8 +601,11 @@
       },
       /** extra.fatal: true for an error that stopped playback (SPEC §6.5). */
       error: function (extra) {
-        if (extra && extra.fatal) sendUnstartedPlay();
-        emit("error", extra || {});
+        // The unstarted play and its fatal error share one instant: no playing time
+        // lies between them, so the session reads as an exit before video start.
+        var ts = new Date().toISOString();
+        if (extra && extra.fatal) sendUnstartedPlay(ts);
+        emit("error", extra || {}, ts);
       },
       flush: flush,
       flushWithBeacon: flushWithBeacon,
