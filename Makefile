@@ -10,7 +10,7 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-packages-test system-packages-run run test lint format migrate seed worker beat web \
-        aggregate bench-ingest bench-aggregate bench-usage bench-soak bench-poll bench-broadcast bench-purge clean
+        aggregate bench-ingest bench-aggregate bench-usage bench-soak bench-poll bench-broadcast bench-purge bench-clickhouse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -90,6 +90,16 @@ bench-broadcast: install  ## broadcast staff reads over a busy station's year (5
 bench-purge: export DEBUG ?= true
 bench-purge: install  ## a month of 1,500,000 playback events purged by partition drop vs batched delete: seconds
 	$(BIN)/python -m benchmarks.purge $(BENCH_ARGS)
+
+# chdb (ClickHouse's embedded engine, about 0.5 GB with pandas and pyarrow) is installed
+# by this target only, never by `make install` or `make test`.
+$(VENV)/.bench-clickhouse-installed: $(VENV)/.installed requirements/bench-clickhouse.txt requirements/constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements/bench-clickhouse.txt -c requirements/constraints.txt
+	touch $@
+
+bench-clickhouse: export DEBUG ?= true
+bench-clickhouse: install $(VENV)/.bench-clickhouse-installed  ## sessions + daily stats on ClickHouse (chdb) beside PostgreSQL, 1M and 10M seeded events: seconds, match
+	$(BIN)/python -m benchmarks.clickhouse $(BENCH_ARGS)
 
 bench-soak: install  ## sustained ingestion at half capacity (BENCH_ARGS="--minutes 10"): errors, p95/min, RSS
 	$(BIN)/python -m benchmarks.soak $(BENCH_ARGS)

@@ -31,6 +31,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from echonest_analytics.db_router import StaffReadsFromReplica
 from echonest_analytics.ingestion import (
     ACCEPTED_CONTENT_TYPES,
     BatchIngestionViewSet,
@@ -85,6 +86,11 @@ TELEMETRY_BATCH_SCHEMA = {
 
 class TelemetryEventIngestApi(BatchIngestionViewSet):
     """POST /api/analytics/event — anonymous product telemetry batches."""
+
+    metrics_endpoint = "telemetry"
+
+    def accepted_events(self, data) -> int:
+        return int(data.get("logged", 0))
 
     def rejection_body(self, exc: IngestRejected) -> dict:
         return {"ok": False, **super().rejection_body(exc)}
@@ -173,7 +179,7 @@ class DashKeyOrStaff(BasePermission):
         raise PermissionDenied("Staff only.")
 
 
-class UsageSummaryApi(APIView):
+class UsageSummaryApi(StaffReadsFromReplica, APIView):
     """GET /api/analytics/usage?days=N — DAU/WAU/MAU, feature usage, funnel (SPEC §5.4)."""
 
     # Token first, so an unauthenticated request gets 401 with WWW-Authenticate.

@@ -17,7 +17,12 @@ from echonest_analytics.redis import get_redis
 
 from . import live_counters
 from .models import DailyActiveUser, DailyRollup, Event
-from .rollups import closed_rollup_days, daily_rollup_recompute, intraday_usage_erase_user
+from .rollups import (
+    closed_rollup_days,
+    daily_rollup_recompute,
+    intraday_usage_erase_user,
+    user_activity_rebuild,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ def user_erase(*, user_id: str) -> UserErasure:
         for day in recomputed:
             daily_rollup_recompute(day=day)
         DailyActiveUser.objects.filter(user_id=user_id).delete()
+        user_activity_rebuild(user_ids=[user_id])  # no rows left: the user's row goes
         for day in closed:
             DailyRollup.objects.filter(day=day).update(
                 dau=DailyActiveUser.objects.filter(day=day).count()

@@ -23,6 +23,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from echonest_analytics.db_router import StaffReadsFromReplica
 from echonest_analytics.query_params import ChoiceParam, IntegerParam, query_errors
 
 from .apis import _ERROR, DashKeyOrStaff
@@ -100,7 +101,7 @@ class RetentionCohortOutputSerializer(serializers.Serializer):
     returning = serializers.ListField(child=serializers.FloatField())
 
 
-class ProductInsightApi(APIView):
+class ProductInsightApi(StaffReadsFromReplica, APIView):
     """What every product insight endpoint shares with GET /api/analytics/usage."""
 
     # Token first, so an unauthenticated request gets 401 with WWW-Authenticate.

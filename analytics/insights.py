@@ -2,12 +2,15 @@
 active users series of the product page (SPEC §6.5, beyond the usage summary of §6.4).
 
 Users are distinct non-empty user_id, days are UTC days. Retention and stickiness only
-need "who was active on which day": past days come from the `DailyActiveUser` rows of
-their rollup and the rest (today, a day without a rollup or one flagged for recompute)
-from raw events, the way the usage summary does it (the helpers are shared from
-`analytics.selectors`). A funnel needs each event's time and order, so it reads raw
-events. Every figure is computed set-based in one SQL statement (window functions,
-GROUP BY) that runs on PostgreSQL and SQLite; Python only shapes the few result rows.
+need "who was active on which day". Rolled-up days come from `UserActivity`, one row per
+user holding their active days (the `DailyActiveUser` rows pivoted, kept by the rollup),
+so a window costs one row per user, not one per user and day; the other days (today, a
+day without a rollup or one flagged for recompute) come from their intraday rows or raw
+events, the way the usage summary reads them (`analytics.selectors`). A funnel needs each
+event's time and order: it follows each user of the window from step to step with one
+probe of the `analytics_event_user` index per step (the user's next event of that step),
+so it reads each user's events from their first step on, not the window's events. Every figure is one SQL
+statement on PostgreSQL and SQLite; Python only shapes the few result rows.
 """
 
 from __future__ import annotations
@@ -20,10 +23,17 @@ from typing import Any, Literal
 from django.db import connection
 from django.utils import timezone
 
-from echonest_analytics.days import day_start, days_bounds
+from echonest_analytics.days import days_bounds
 
-from .models import FEATURE_MAX_LENGTH, DailyActiveUser, DailyRollup, Event
-from .selectors import _iso_monday, _no_jit, _raw_users_branches, _runs, _sql_date
+from .models import FEATURE_MAX_LENGTH, DailyRollup, Event, UserActivity
+from .selectors import (
+    day_runs,
+    intraday_filled_days,
+    iso_monday,
+    no_jit,
+    raw_users_branches,
+    sql_date,
+)
 
 FUNNEL_MIN_STEPS, FUNNEL_MAX_STEPS = 2, 10
 FUNNEL_MAX_WINDOW_DAYS = 90
@@ -68,32 +78,73 @@ def _seconds_between(earlier: str, later: str) -> str:
 # --- who was active on which day -------------------------------------------------------------
 
 
-def _active_days_sql(*, first_day: dt.date, today: dt.date) -> tuple[str, list[Any]]:
-    """`SELECT day, user_id` with one row per (UTC day, active user) of first_day … today.
+@dataclass(frozen=True)
+class _WindowDays:
+    """The days of first_day … today split by where their active users are read."""
 
-    Days whose rollup is computed and not flagged (always before today) read their
-    `DailyActiveUser` rows; every other day reads its raw events. The two sets of days
-    are disjoint, so the rows are distinct without a DISTINCT over the union.
-    """
-    rollup_days = sorted(
+    first_day: dt.date
+    rollup_dau: dict[dt.date, int]  # rolled-up days (UserActivity), with their DAU
+    raw_days: list[dt.date]  # the others: intraday rows or raw events
+    intraday_days: set[dt.date]
+
+    @property
+    def rollup_runs(self) -> list[tuple[dt.date, dt.date]]:
+        return day_runs(sorted(self.rollup_dau))
+
+    def raw_active_sql(self) -> tuple[str, list[Any]]:
+        """`SELECT day, user_id`: one row per (raw day, active user)."""
+        branches, params = raw_users_branches(self.raw_days, self.intraday_days)
+        if not branches:  # never: today is always a raw day
+            return "SELECT NULL, NULL WHERE 1 = 0", []
+        return " UNION ALL ".join(branches), params
+
+
+def _window_days(*, first_day: dt.date, today: dt.date) -> _WindowDays:
+    """Days whose rollup is computed and not flagged (always before today) are rolled up."""
+    rollup_dau = dict(
         DailyRollup.objects.filter(
             day__gte=first_day, day__lt=today, needs_recompute=False
-        ).values_list("day", flat=True)
+        ).values_list("day", "dau")
     )
-    rolled = set(rollup_days)
     span = (today - first_day).days + 1
     raw_days = [
-        day for day in (first_day + dt.timedelta(days=n) for n in range(span)) if day not in rolled
+        day
+        for day in (first_day + dt.timedelta(days=n) for n in range(span))
+        if day not in rollup_dau
     ]
-    branches: list[str] = []
-    params: list[Any] = []
-    for first, last in _runs(rollup_days):
-        branches.append(
-            f"SELECT day, user_id FROM {_quote(DailyActiveUser)} WHERE day >= %s AND day <= %s"
-        )
-        params += [_sql_date(first), _sql_date(last)]
-    raw_branches, raw_params = _raw_users_branches(raw_days)
-    return " UNION ALL ".join(branches + raw_branches), params + raw_params
+    return _WindowDays(
+        first_day=first_day,
+        rollup_dau=rollup_dau,
+        raw_days=raw_days,
+        intraday_days=intraday_filled_days(raw_days),
+    )
+
+
+def _activity_rows_sql(*, origin: dt.date, where: str) -> tuple[str, list[Any]]:
+    """`SELECT user_id, active_days, o` from UserActivity, where `o` is the position in
+    `active_days` (0-based) of `origin`: day d sits at o + (d - origin) days."""
+    if connection.vendor == "sqlite":
+        offset = "CAST(julianday(%s) - julianday(first_day) AS INTEGER)"
+    else:
+        offset = "(CAST(%s AS DATE) - first_day)"
+    return (
+        f"SELECT user_id, active_days, {offset} AS o FROM {_quote(UserActivity)} WHERE {where}",
+        [sql_date(origin)],
+    )
+
+
+def _active_days_in_sql(*, origin: dt.date, first: dt.date, last: dt.date) -> str:
+    """SQL counting the "1"s of an activity row (`active_days`, `o`) over first … last."""
+    lo, hi = int((first - origin).days), int((last - origin).days)
+    if connection.vendor == "postgresql":
+        # PostgreSQL's SUBSTR clips a start before the string to the string: exactly the
+        # part of first … last the row covers.
+        segment = f"SUBSTR(active_days, o + {lo + 1}, {hi - lo + 1})"
+    else:  # SQLite reads a negative start from the end: clamp it to the row's start
+        start = f"(CASE WHEN o + {lo} > 0 THEN o + {lo} ELSE 0 END)"
+        length = f"(CASE WHEN o + {hi} - {start} + 1 > 0 THEN o + {hi} - {start} + 1 ELSE 0 END)"
+        segment = f"SUBSTR(active_days, {start} + 1, {length})"
+    return f"LENGTH(REPLACE({segment}, '0', ''))"
 
 
 # --- stickiness ------------------------------------------------------------------------------
@@ -106,18 +157,55 @@ def stickiness(*, days: int = 30, now: dt.datetime | None = None) -> dict[str, A
     if not 1 <= days <= INSIGHT_MAX_DAYS:
         raise ValueError(f"days must be between 1 and {INSIGHT_MAX_DAYS}")
     today = _now(now).date()
-    active, params = _active_days_sql(first_day=today - dt.timedelta(days=days - 1), today=today)
-    sql = (
-        f"WITH active (day, user_id) AS ({active}), "
-        "per_user AS (SELECT user_id, COUNT(*) AS active_days FROM active GROUP BY user_id) "
-        "SELECT active_days, COUNT(*), (SELECT COUNT(DISTINCT day) FROM active) "
-        "FROM per_user GROUP BY active_days"
+    window = _window_days(first_day=today - dt.timedelta(days=days - 1), today=today)
+    raw_active, params = window.raw_active_sql()
+    # Users by active days: the rolled-up days' histogram, straight from one row per user
+    # (grouped by a small number, not by user), then each raw-day user moved up by their
+    # raw days (from their rolled-up count, 0 without one).
+    raw_users = "SELECT user_id, COUNT(*) AS n FROM raw_active GROUP BY user_id"
+    parts = []
+    rolled_count = "0"
+    joined = ""
+    runs = window.rollup_runs
+    if runs:
+        origin = window.first_day
+        rows, row_params = _activity_rows_sql(origin=origin, where="last_day >= %s")
+        counted = " + ".join(
+            _active_days_in_sql(origin=origin, first=first, last=last) for first, last in runs
+        )
+        parts.append(
+            # (the users with none there are bucket 0, which the histogram leaves out)
+            f"SELECT 0, n, 0, COUNT(*) FROM (SELECT {counted} AS n FROM ({rows}) activity) "
+            "counted GROUP BY n"
+        )
+        params += [*row_params, sql_date(runs[0][0])]
+        joined_rows, joined_params = _activity_rows_sql(origin=origin, where="1 = 1")
+        joined = f" LEFT JOIN ({joined_rows}) activity ON activity.user_id = raw_users.user_id"
+        params += joined_params
+        rolled_count = f"COALESCE({counted}, 0)"
+    parts.append(
+        f"SELECT 1, rolled, n, COUNT(*) FROM (SELECT {rolled_count} AS rolled, raw_users.n "
+        f"FROM ({raw_users}) raw_users{joined}) moved GROUP BY rolled, n"
     )
-    with _no_jit(), connection.cursor() as cursor:
+    parts.append("SELECT 2, COUNT(DISTINCT day), 0, 0 FROM raw_active")
+    sql = f"WITH raw_active (day, user_id) AS ({raw_active}) {' UNION ALL '.join(parts)}"
+    with no_jit(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    by_days = {int(active_days): int(users) for active_days, users, _ in rows}
-    days_with_users = int(rows[0][2]) if rows else 0
+    by_days: dict[int, int] = {}
+    raw_days_with_users = 0
+    for kind, rolled, raw, users in rows:
+        if kind == 0:
+            if rolled:
+                by_days[int(rolled)] = by_days.get(int(rolled), 0) + int(users)
+        elif kind == 1:
+            if rolled:
+                by_days[int(rolled)] = by_days.get(int(rolled), 0) - int(users)
+            total = int(rolled) + int(raw)
+            by_days[total] = by_days.get(total, 0) + int(users)
+        else:
+            raw_days_with_users = int(rolled)
+    days_with_users = raw_days_with_users + sum(1 for n in window.rollup_dau.values() if n > 0)
     users = sum(by_days.values())
     pairs = sum(active_days * n for active_days, n in by_days.items())
     dau = pairs / days_with_users if days_with_users else 0.0
@@ -130,12 +218,28 @@ def stickiness(*, days: int = 30, now: dt.datetime | None = None) -> dict[str, A
 
 
 # --- retention cohorts -----------------------------------------------------------------------
-
-
 def _period_starts(*, period: RetentionPeriod, cohorts: int, today: dt.date) -> list[dt.date]:
     step = dt.timedelta(days=7 if period == "week" else 1)
-    current = _iso_monday(today) if period == "week" else today
+    current = iso_monday(today) if period == "week" else today
     return [current - step * (cohorts - 1 - n) for n in range(cohorts)]
+
+
+def _raw_days_before(day: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """Runs of the days before `day` whose raw events may hold users that their
+    `DailyActiveUser` rows lack: days with events and no current rollup."""
+    earliest = Event.objects.order_by("occurred_at").values_list("occurred_at", flat=True).first()
+    if earliest is None or earliest.astimezone(dt.UTC).date() >= day:
+        return []
+    first = earliest.astimezone(dt.UTC).date()
+    rolled = set(
+        DailyRollup.objects.filter(day__gte=first, day__lt=day, needs_recompute=False).values_list(
+            "day", flat=True
+        )
+    )
+    span = (day - first).days
+    return day_runs(
+        [d for d in (first + dt.timedelta(days=n) for n in range(span)) if d not in rolled]
+    )
 
 
 def retention_cohorts(
@@ -151,34 +255,75 @@ def retention_cohorts(
         raise ValueError(f"cohorts must be between 1 and {RETENTION_MAX_COHORTS}")
     today = _now(now).date()
     starts = _period_starts(period=period, cohorts=cohorts, today=today)
-    active, params = _active_days_sql(first_day=starts[0], today=today)
-    # The period index of a day, newest first so the first matching branch wins.
+    span_start = starts[0]
+    window = _window_days(first_day=span_start, today=today)
+    raw_active, params = window.raw_active_sql()
+    ends = [later - dt.timedelta(days=1) for later in starts[1:]] + [today]
+
+    # Per user and period: 1 when active in it. Raw days by their period (newest first, so
+    # the first matching branch wins); rolled-up days from the user's activity row.
     whens = " ".join(f"WHEN day >= %s THEN {n}" for n in range(cohorts - 1, 0, -1))
     period_of_day = f"CASE {whens} ELSE 0 END" if whens else "0"
-    params += [_sql_date(start) for start in reversed(starts[1:])]
-    span_start = starts[0]
-    sql = (
-        f"WITH active (day, user_id) AS ({active}), "
-        f"periods AS (SELECT DISTINCT user_id, {period_of_day} AS period FROM active), "
-        # A user active before the first cohort's period belongs to an older cohort: their
-        # first event is looked for in the rollups' rows and in the raw events (either may
-        # hold it: raw events of a closed day are purged, a recent day may not be rolled up).
-        "cohort AS (SELECT user_id, MIN(period) AS first_period FROM periods p GROUP BY user_id "
-        f"HAVING NOT EXISTS (SELECT 1 FROM {_quote(DailyActiveUser)} earlier "
-        "WHERE earlier.user_id = p.user_id AND earlier.day < %s) "
-        f"AND NOT EXISTS (SELECT 1 FROM {_quote(Event)} earlier "
-        "WHERE earlier.user_id = p.user_id AND earlier.occurred_at < %s)) "
-        "SELECT cohort.first_period, periods.period, COUNT(*) FROM periods "
-        "JOIN cohort ON cohort.user_id = periods.user_id "
-        "GROUP BY cohort.first_period, periods.period"
+    raw_flags = ", ".join(
+        f"CASE WHEN period = {n} THEN 1 ELSE 0 END AS f{n}" for n in range(cohorts)
     )
-    params += [
-        _sql_date(span_start),
-        connection.ops.adapt_datetimefield_value(day_start(span_start)),
+    parts = [
+        f"SELECT user_id, {raw_flags} FROM (SELECT user_id, {period_of_day} AS period "
+        "FROM raw_active) raw_periods"
     ]
-    with _no_jit(), connection.cursor() as cursor:
+    params += [sql_date(start) for start in reversed(starts[1:])]
+    runs = window.rollup_runs
+    if runs:
+        flags = []
+        for n, (first, last) in enumerate(zip(starts, ends, strict=True)):
+            counted = [
+                _active_days_in_sql(origin=span_start, first=max(first, a), last=min(last, b))
+                for a, b in runs
+                if a <= last and b >= first
+            ]
+            flags.append(
+                f"CASE WHEN {' + '.join(counted)} > 0 THEN 1 ELSE 0 END AS f{n}"
+                if counted
+                else f"0 AS f{n}"
+            )
+        # Only users whose first rolled-up active day is in the span can be in a cohort.
+        rows, row_params = _activity_rows_sql(origin=span_start, where="first_day >= %s")
+        parts.append(f"SELECT user_id, {', '.join(flags)} FROM ({rows}) activity")
+        params += [*row_params, sql_date(span_start)]
+    maxes = ", ".join(f"MAX(f{n}) AS f{n}" for n in range(cohorts))
+    # A user with any event before the span belongs to an older cohort: a DailyActiveUser
+    # row before it (their activity row's first day), or a raw event on a day before it
+    # that has no current rollup.
+    earlier = [
+        f"NOT EXISTS (SELECT 1 FROM {_quote(UserActivity)} a "
+        "WHERE a.user_id = flags.user_id AND a.first_day < %s)"
+    ]
+    params.append(sql_date(span_start))
+    ops = connection.ops
+    for first, last in _raw_days_before(span_start):
+        earlier.append(
+            f"NOT EXISTS (SELECT 1 FROM {_quote(Event)} e WHERE e.user_id = flags.user_id "
+            "AND e.occurred_at >= %s AND e.occurred_at < %s)"
+        )
+        first_at, end_at = days_bounds(first, last)
+        params += [ops.adapt_datetimefield_value(first_at), ops.adapt_datetimefield_value(end_at)]
+    cohort_of = " ".join(f"WHEN f{n} = 1 THEN {n}" for n in range(cohorts))
+    sums = ", ".join(f"SUM(f{n})" for n in range(cohorts))
+    sql = (
+        f"WITH raw_active (day, user_id) AS ({raw_active}), "
+        f"flags AS (SELECT user_id, {maxes} FROM ({' UNION ALL '.join(parts)}) parts "
+        "GROUP BY user_id) "
+        f"SELECT cohort, {sums} FROM (SELECT flags.*, CASE {cohort_of} END AS cohort "
+        f"FROM flags WHERE {' AND '.join(earlier)}) members "
+        "WHERE cohort IS NOT NULL GROUP BY cohort"
+    )
+    with no_jit(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        active_users = {(int(c), int(p)): int(n) for c, p, n in cursor.fetchall()}
+        active_users = {
+            (int(row[0]), n): int(row[1 + n] or 0)
+            for row in cursor.fetchall()
+            for n in range(cohorts)
+        }
     rows = []
     for index, start in enumerate(starts):
         users = active_users.get((index, index), 0)
@@ -225,6 +370,104 @@ def funnel_steps_parse(text: str) -> list[FunnelStep]:
     return steps
 
 
+def _within_seconds(earlier: str, later: str) -> str:
+    """SQL: `later` is no more than %s seconds after `earlier` (an index bound on PostgreSQL)."""
+    if connection.vendor == "sqlite":
+        return f"{_seconds_between(earlier, later)} <= %s"
+    return f"{later} <= {earlier} + %s * INTERVAL '1 second'"
+
+
+def _funnel_step_sql(
+    *,
+    step: FunnelStep,
+    name: str,
+    previous: str,
+    after: list[str],
+    carried: str,
+    params: list[Any],
+    after_params: list[Any],
+    end: Any,
+) -> str:
+    """`name AS (…)`: for each row `p` of `previous`, the user's first event of `step`
+    (by time, then storage order) that meets `after` and falls before the window's end,
+    as columns t and id beside `carried`; users without one drop out. Appends its
+    placeholders' values to `params`.
+
+    SQLite has no LATERAL: correlated subqueries find the time, then the id at that time.
+    """
+    matches = ["e.user_id = p.user_id", "e.event_type = %s", *after, "e.occurred_at < %s"]
+    match_params = [step.event_type, *after_params, end]
+    if step.feature is not None:
+        matches.append("e.feature = %s")
+        match_params.append(step.feature)
+    where = " AND ".join(matches)
+    events = _quote(Event)
+    first_only = "t0" not in carried  # step 1 starts the user's window
+    params += [*match_params, *match_params]
+    t0 = ", p.next_t AS t0" if first_only else ""
+    return (
+        f"{name} AS (SELECT {carried}, p.next_t AS t, (SELECT MIN(e.id) FROM {events} e "
+        f"WHERE {where} AND e.occurred_at = p.next_t) AS id{t0} FROM ("
+        f"SELECT p.*, (SELECT MIN(e.occurred_at) FROM {events} e WHERE {where}) AS next_t "
+        f"FROM {previous} p) p WHERE p.next_t IS NOT NULL)"
+    )
+
+
+def _funnel_chain_pg(
+    *, steps: Sequence[FunnelStep], window_days: int, start: Any, end: Any, params: list[Any]
+) -> str:
+    """PostgreSQL: `reached (step, user_id, gap)` from one row per candidate user that
+    follows them through every step in turn (nested LATERAL subqueries, each the user's
+    first matching event by time, then storage order). One user's probes all read the
+    same stretch of the `analytics_event_user` index (user_id, occurred_at, id, event_type,
+    feature), one after the other, while it is in memory."""
+    events = _quote(Event)
+    joins = []
+    for k, step in enumerate(steps):
+        where = ["e.user_id = c.user_id", "e.event_type = %s"]
+        step_params: list[Any] = [step.event_type]
+        if k == 0:
+            where.append("e.occurred_at >= %s")
+            step_params.append(start)
+        else:
+            # Strictly after the previous step's event (ties in time by storage order)
+            # and no later than window_days after the user's first step-1 event.
+            where += [
+                f"e.occurred_at >= n{k - 1}.t",
+                f"(e.occurred_at > n{k - 1}.t OR e.id > n{k - 1}.id)",
+                _within_seconds("n0.t", "e.occurred_at"),
+            ]
+            step_params.append(window_days * 86400)
+        where.append("e.occurred_at < %s")
+        step_params.append(end)
+        if step.feature is not None:
+            where.append("e.feature = %s")
+            step_params.append(step.feature)
+        lateral = (
+            f"LATERAL (SELECT e.occurred_at AS t, e.id FROM {events} e WHERE "
+            f"{' AND '.join(where)} ORDER BY e.occurred_at, e.id LIMIT 1) n{k}"
+        )
+        joins.append(f"CROSS JOIN {lateral}" if k == 0 else f"LEFT JOIN {lateral} ON TRUE")
+        params += step_params
+    times = ", ".join(f"n{k}.t AS t{k}" for k in range(len(steps)))
+    chain = (
+        # In index order: each user's probes land next to the one before.
+        f"SELECT c.user_id, {times} FROM (SELECT user_id FROM candidates ORDER BY user_id) c "
+        + " ".join(joins)
+    )
+    reached = " UNION ALL ".join(
+        [
+            "SELECT 0 AS step, user_id, CAST(NULL AS FLOAT) AS gap FROM chain",
+            *(
+                f"SELECT {k}, user_id, {_seconds_between(f't{k - 1}', f't{k}')} FROM chain "
+                f"WHERE t{k} IS NOT NULL"
+                for k in range(1, len(steps))
+            ),
+        ]
+    )
+    return f"chain AS ({chain}), reached AS ({reached})"
+
+
 def funnel(
     *,
     steps: Sequence[FunnelStep],
@@ -250,45 +493,70 @@ def funnel(
     if not 1 <= days <= INSIGHT_MAX_DAYS:
         raise ValueError(f"days must be between 1 and {INSIGHT_MAX_DAYS}")
     today = _now(now).date()
-    start, end = days_bounds(today - dt.timedelta(days=days - 1), today)
+    window = _window_days(first_day=today - dt.timedelta(days=days - 1), today=today)
+    start, end = days_bounds(window.first_day, today)
     ops = connection.ops
-    bounds = [ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)]
-    events = _quote(Event)
+    end_param = ops.adapt_datetimefield_value(end)
 
-    def step_filter(step: FunnelStep, alias: str) -> tuple[str, list[Any]]:
-        sql = (
-            f"{alias}.event_type = %s AND {alias}.user_id <> '' "
-            f"AND {alias}.occurred_at >= %s AND {alias}.occurred_at < %s"
-        )
-        params: list[Any] = [step.event_type, *bounds]
-        if step.feature is not None:
-            sql += f" AND {alias}.feature = %s"
-            params.append(step.feature)
-        return sql, params
-
-    first_filter, params = step_filter(steps[0], "e")
-    ctes = [
-        "s0 AS (SELECT user_id, t, id, t AS t0, CAST(NULL AS FLOAT) AS gap FROM ("
-        "SELECT e.user_id, e.occurred_at AS t, e.id, ROW_NUMBER() OVER "
-        "(PARTITION BY e.user_id ORDER BY e.occurred_at, e.id) AS rn "
-        f"FROM {events} e WHERE {first_filter}) firsts WHERE rn = 1)"
-    ]
-    for k, step in enumerate(steps[1:], start=1):
-        where, step_params = step_filter(step, "e")
+    # Every user with an event in the window (a superset of step 1's users is enough).
+    raw_active, params = window.raw_active_sql()
+    candidates = "SELECT DISTINCT user_id FROM raw_active"
+    if window.rollup_runs:
+        candidates += f" UNION SELECT user_id FROM {_quote(UserActivity)} WHERE last_day >= %s"
+        params.append(sql_date(window.rollup_runs[0][0]))
+    ctes = [f"raw_active (day, user_id) AS ({raw_active})", f"candidates AS ({candidates})"]
+    if connection.vendor == "postgresql":
         ctes.append(
-            f"s{k} AS (SELECT user_id, t, id, t0, gap FROM ("
-            f"SELECT e.user_id, e.occurred_at AS t, e.id, p.t0, "
-            f"{_seconds_between('p.t', 'e.occurred_at')} AS gap, ROW_NUMBER() OVER "
-            "(PARTITION BY e.user_id ORDER BY e.occurred_at, e.id) AS rn "
-            f"FROM {events} e JOIN s{k - 1} p ON p.user_id = e.user_id WHERE {where} "
-            "AND (e.occurred_at > p.t OR (e.occurred_at = p.t AND e.id > p.id)) "
-            f"AND {_seconds_between('p.t0', 'e.occurred_at')} <= %s) nexts WHERE rn = 1)"
+            _funnel_chain_pg(
+                steps=steps,
+                window_days=window_days,
+                start=ops.adapt_datetimefield_value(start),
+                end=end_param,
+                params=params,
+            )
         )
-        params += [*step_params, window_days * 86400]
-    reached = " UNION ALL ".join(
-        f"SELECT {k} AS step, user_id, gap FROM s{k}" for k in range(len(steps))
-    )
-    ctes.append(f"reached AS ({reached})")
+    else:
+        ctes.append(
+            _funnel_step_sql(
+                step=steps[0],
+                name="s0",
+                previous="candidates",
+                after=["e.occurred_at >= %s"],
+                carried="p.user_id",
+                params=params,
+                after_params=[ops.adapt_datetimefield_value(start)],
+                end=end_param,
+            )
+        )
+        for k, step in enumerate(steps[1:], start=1):
+            ctes.append(
+                _funnel_step_sql(
+                    step=step,
+                    name=f"s{k}",
+                    previous=f"s{k - 1}",
+                    # Strictly after the previous step's event (ties in time by storage order)
+                    # and no later than window_days after the user's first step-1 event.
+                    after=[
+                        "e.occurred_at >= p.t",
+                        "(e.occurred_at > p.t OR e.id > p.id)",
+                        _within_seconds("p.t0", "e.occurred_at"),
+                    ],
+                    carried="p.user_id, p.t0, p.t AS previous_t",
+                    params=params,
+                    after_params=[window_days * 86400],
+                    end=end_param,
+                )
+            )
+        reached = " UNION ALL ".join(
+            [
+                "SELECT 0 AS step, user_id, CAST(NULL AS FLOAT) AS gap FROM s0",
+                *(
+                    f"SELECT {k}, user_id, {_seconds_between('previous_t', 't')} FROM s{k}"
+                    for k in range(1, len(steps))
+                ),
+            ]
+        )
+        ctes.append(f"reached AS ({reached})")
     # The median without percentile functions (SQLite has none): the middle row, or the
     # mean of the two middle rows, of each step's gaps in order.
     sql = (
@@ -298,12 +566,7 @@ def funnel(
         "SELECT step, MAX(n), AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN gap END) "
         "FROM ranked GROUP BY step"
     )
-    with _no_jit(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The planner guesses a handful of users per step (it cannot estimate `rn = 1`)
-            # and probes the events once per user (a random heap read each: seconds at 2M
-            # events); scanning each step's events once and hashing them is far cheaper.
-            cursor.execute("SET LOCAL enable_nestloop = off")
+    with no_jit(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = {int(k): (int(n), median) for k, n, median in cursor.fetchall()}
     rows = []
@@ -345,13 +608,13 @@ def daily_active_users_series(
     )
     window = [first_day + dt.timedelta(days=n) for n in range(days)]
     raw_days = [day for day in window if day not in per_day]
-    branches, params = _raw_users_branches(raw_days)
+    branches, params = raw_users_branches(raw_days, intraday_filled_days(raw_days))
     if branches:
         sql = (
             f"WITH raw_active (day, user_id) AS ({' UNION ALL '.join(branches)}) "
             "SELECT day, COUNT(*) FROM raw_active GROUP BY day"
         )
-        with _no_jit(), connection.cursor() as cursor:
+        with no_jit(), connection.cursor() as cursor:
             cursor.execute(sql, params)
             for day, users in cursor.fetchall():
                 key = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))

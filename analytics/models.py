@@ -29,9 +29,15 @@ class Event(models.Model):
         indexes = [
             # Day ranges: today's usage figures, rollups, the admin's newest-first list.
             models.Index(fields=["occurred_at"], name="analytics_event_occurred"),
-            # GDPR export/erase, and the admin's filters by type.
-            models.Index(fields=["user_id", "occurred_at"], name="analytics_event_user"),
             models.Index(fields=["event_type", "occurred_at"], name="analytics_event_type"),
+            # A user's events in time order, read from the index alone: GDPR export/erase,
+            # retention's earlier-event check, and ordered funnels (a user's next event of a
+            # step after a moment is one short forward scan; their steps sit side by side).
+            # Feature and type are key columns, not an INCLUDE, so SQLite builds it too.
+            models.Index(
+                fields=["user_id", "occurred_at", "id", "event_type", "feature"],
+                name="analytics_event_user",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -85,6 +91,33 @@ class DailyActiveUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} active {self.day}"
+
+
+class UserActivity(models.Model):
+    """A user's `DailyActiveUser` rows pivoted into one row: the days they were active.
+
+    `active_days` has one character per day from `first_day` to `last_day`, "1" when the
+    user has a `DailyActiveUser` row that day, "0" otherwise; it starts and ends with a "1".
+    Written wherever those rows are (the rollup, a closed day's fold-in, erasure, the
+    purge), so it always holds exactly the same days. Retention and stickiness read one
+    row per user instead of one per user and day.
+    """
+
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, unique=True)
+    first_day = models.DateField()
+    last_day = models.DateField()
+    active_days = models.TextField()
+
+    class Meta:
+        indexes = [
+            # Retention: the users first seen since a cohort start.
+            models.Index(fields=["first_day"], name="analytics_activity_first"),
+            # Stickiness and funnels: the users active since a window start.
+            models.Index(fields=["last_day"], name="analytics_activity_last"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} active {self.first_day} .. {self.last_day}"
 
 
 class IntradayFill(models.Model):

@@ -7,6 +7,7 @@
 - `analytics.DailyRollup` and its `analytics.DailyActiveUser` rows: older than
   ROLLUP_RETENTION_DAYS, except a day that still has raw events (its rollup stays until
   they are purged, so raw rows never outlive the aggregate that justified deleting them).
+  `analytics.UserActivity` rows then lose those days too (they hold the same days).
 
 "Older than N days" is counted in whole UTC days: a purge run on day T removes rows of
 days before T − N, so nothing younger than N days ever goes.
@@ -35,7 +36,8 @@ from echonest_analytics.purge import (
     table_name,
 )
 
-from .models import DailyActiveUser, DailyRollup, Event
+from .models import DailyActiveUser, DailyRollup, Event, UserActivity
+from .rollups import user_activity_rebuild
 
 logger = logging.getLogger(__name__)
 
@@ -116,4 +118,12 @@ def product_purge(
         (DailyActiveUser, DailyActiveUser.objects.filter(day__lt=rollup_cutoff).exclude(day_held)),
         (DailyRollup, DailyRollup.objects.filter(day__lt=rollup_cutoff).exclude(day_held)),
     ]
-    return purge_step(purgeable, batch_size=batch_size, dry_run=dry_run)
+    result = purge_step(purgeable, batch_size=batch_size, dry_run=dry_run)
+    if not dry_run:
+        # Users whose first active day may just have gone with its DailyActiveUser rows.
+        user_activity_rebuild(
+            user_ids=UserActivity.objects.filter(first_day__lt=rollup_cutoff).values_list(
+                "user_id", flat=True
+            )
+        )
+    return result

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,6 +34,7 @@ from .models import (
     IntradayActiveUser,
     IntradayEventCount,
     IntradayFill,
+    UserActivity,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def closed_rollup_fold_in(*, day: dt.date, events: Iterable) -> None:
             )
             if not updated:
                 DailyActiveUser.objects.create(day=day, user_id=event.user_id, events=1)
+                user_activity_day_update(day=day, added=[event.user_id], removed=[])
                 rollup.dau += 1
     rollup.event_counts = dict(sorted(rollup.event_counts.items(), key=lambda kv: (-kv[1], kv[0])))
     rollup.feature_usage = dict(
@@ -141,8 +143,14 @@ def daily_rollup_recompute(*, day: dt.date) -> DailyRollup:
             if feature:
                 feature_usage[feature] = feature_usage.get(feature, 0) + events
 
-        DailyActiveUser.objects.filter(day=day).delete()
+        day_users = DailyActiveUser.objects.filter(day=day)
+        users_before = set(day_users.values_list("user_id", flat=True))
+        day_users.delete()
         dau = _daily_active_users_insert(day=day, start=start, end=end)
+        users_after = set(day_users.values_list("user_id", flat=True))
+        user_activity_day_update(
+            day=day, added=users_after - users_before, removed=users_before - users_after
+        )
 
         rollup.total_events = sum(event_counts.values())
         rollup.event_counts = dict(sorted(event_counts.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -174,6 +182,107 @@ def _daily_active_users_insert(*, day: dt.date, start: dt.datetime, end: dt.date
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
     return DailyActiveUser.objects.filter(day=day).count()
+
+
+# --- per-user activity (DailyActiveUser pivoted per user) -------------------------------------
+
+
+def _user_activity_lock() -> None:
+    """Serialize writers of `UserActivity` (a read-modify-write of each row's days) for the
+    rest of the transaction. SQLite allows one writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('analytics.UserActivity'))")
+
+
+def _activity_with_day(activity: UserActivity | None, *, user_id: str, day: dt.date):
+    if activity is None:
+        return UserActivity(user_id=user_id, first_day=day, last_day=day, active_days="1")
+    offset = (day - activity.first_day).days
+    days = activity.active_days
+    if offset < 0:
+        activity.active_days = "1" + "0" * (-offset - 1) + days
+        activity.first_day = day
+    elif offset >= len(days):
+        activity.active_days = days + "0" * (offset - len(days)) + "1"
+        activity.last_day = day
+    else:
+        activity.active_days = days[:offset] + "1" + days[offset + 1 :]
+    return activity
+
+
+def _activity_without_day(activity: UserActivity, *, day: dt.date) -> UserActivity | None:
+    """The row without `day`, trimmed to start and end on an active day; None when empty."""
+    offset = (day - activity.first_day).days
+    days = activity.active_days
+    if 0 <= offset < len(days):
+        days = days[:offset] + "0" + days[offset + 1 :]
+    trimmed = days.lstrip("0")
+    if not trimmed:
+        return None
+    activity.first_day += dt.timedelta(days=len(days) - len(trimmed))
+    activity.active_days = trimmed.rstrip("0")
+    activity.last_day = activity.first_day + dt.timedelta(days=len(activity.active_days) - 1)
+    return activity
+
+
+def _user_activity_save(changed: list[UserActivity], emptied: list[str]) -> None:
+    if emptied:
+        UserActivity.objects.filter(user_id__in=emptied).delete()
+    UserActivity.objects.bulk_create(
+        changed,
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["user_id"],
+        update_fields=["first_day", "last_day", "active_days"],
+    )
+
+
+def user_activity_day_update(
+    *, day: dt.date, added: Collection[str], removed: Collection[str]
+) -> None:
+    """Mark `day` active for the `added` users and inactive for the `removed` ones, in the
+    transaction that adds or deletes their `DailyActiveUser` rows of that day."""
+    if not added and not removed:
+        return
+    _user_activity_lock()
+    users = sorted(set(added) | set(removed))
+    changed: list[UserActivity] = []
+    emptied: list[str] = []
+    for chunk in range(0, len(users), 1000):
+        batch = users[chunk : chunk + 1000]
+        rows = {row.user_id: row for row in UserActivity.objects.filter(user_id__in=batch)}
+        for user_id in batch:
+            if user_id in added:
+                changed.append(_activity_with_day(rows.get(user_id), user_id=user_id, day=day))
+            elif user_id in rows:
+                kept = _activity_without_day(rows[user_id], day=day)
+                if kept is None:
+                    emptied.append(user_id)
+                else:
+                    changed.append(kept)
+    _user_activity_save(changed, emptied)
+
+
+def user_activity_rebuild(*, user_ids: Collection[str]) -> None:
+    """Recompute these users' rows from their `DailyActiveUser` rows (after a purge or an
+    erasure removed some of them)."""
+    with transaction.atomic():
+        _user_activity_lock()
+        _user_activity_rebuild(sorted(set(user_ids)))
+
+
+def _user_activity_rebuild(users: list[str]) -> None:
+    for chunk in range(0, len(users), 1000):
+        batch = users[chunk : chunk + 1000]
+        rebuilt: dict[str, UserActivity] = {}
+        for user_id, day in (
+            DailyActiveUser.objects.filter(user_id__in=batch)
+            .order_by("user_id", "day")
+            .values_list("user_id", "day")
+        ):
+            rebuilt[user_id] = _activity_with_day(rebuilt.get(user_id), user_id=user_id, day=day)
+        _user_activity_save(list(rebuilt.values()), [u for u in batch if u not in rebuilt])
 
 
 def rollup_due_days(*, today: dt.date | None = None) -> list[dt.date]:

@@ -44,11 +44,11 @@ USAGE_CACHE_PREFIX = "analytics:usage:rollup-users:v1:"
 USAGE_CACHE_TIMEOUT = 26 * 60 * 60
 
 
-def _iso_monday(day: dt.date) -> dt.date:
+def iso_monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def _runs(days: Sequence[dt.date]) -> list[tuple[dt.date, dt.date]]:
+def day_runs(days: Sequence[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Contiguous runs of sorted days as inclusive (first, last) pairs."""
     runs: list[tuple[dt.date, dt.date]] = []
     for day in days:
@@ -59,25 +59,27 @@ def _runs(days: Sequence[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return runs
 
 
-def _sql_date(day: dt.date) -> Any:
+def sql_date(day: dt.date) -> Any:
     # psycopg binds a date as `date`; SQLite stores dates as ISO text.
     return day.isoformat() if connection.vendor == "sqlite" else day
 
 
-def _raw_users_branches(
-    raw_days: Sequence[dt.date], intraday_days: Collection[dt.date] | None = None
+def intraday_filled_days(days: Collection[dt.date]) -> set[dt.date]:
+    """Which of `days` have intraday rows (`IntradayFill`)."""
+    if not days:
+        return set()
+    return set(IntradayFill.objects.filter(day__in=days).values_list("day", flat=True))
+
+
+def raw_users_branches(
+    raw_days: Sequence[dt.date], intraday_days: Collection[dt.date]
 ) -> tuple[list[str], list[Any]]:
     """`SELECT day, user_id` of each raw day's distinct users, one branch per day.
 
-    A day with intraday rows (looked up when `intraday_days` is not given) reads its
-    (day, user) rows; another day reads its raw events,
-    with the day as a constant (no per-row timezone conversion, one index range scan on
-    `occurred_at`).
+    A day in `intraday_days` (see `intraday_filled_days`) reads its (day, user) rows;
+    another day reads its raw events, with the day as a constant (no per-row timezone
+    conversion, one index range scan on `occurred_at`).
     """
-    if intraday_days is None:
-        intraday_days = set(
-            IntradayFill.objects.filter(day__in=raw_days).values_list("day", flat=True)
-        )
     ops = connection.ops
     branches: list[str] = []
     params: list[Any] = []
@@ -87,7 +89,7 @@ def _raw_users_branches(
                 f"SELECT %s, user_id FROM {ops.quote_name(IntradayActiveUser._meta.db_table)} "
                 "WHERE day = %s"
             )
-            params += [_sql_date(day), _sql_date(day)]
+            params += [sql_date(day), sql_date(day)]
             continue
         start, end = day_bounds(day)
         branches.append(
@@ -96,7 +98,7 @@ def _raw_users_branches(
             "AND occurred_at < %s AND user_id <> '') raw_users"
         )
         params += [
-            _sql_date(day),
+            sql_date(day),
             ops.adapt_datetimefield_value(start),
             ops.adapt_datetimefield_value(end),
         ]
@@ -115,13 +117,13 @@ def _rolled_up_users(
     table = connection.ops.quote_name(DailyActiveUser._meta.db_table)
     branches: list[str] = []
     params: list[Any] = []
-    for first, last in _runs(rollup_days):
+    for first, last in day_runs(rollup_days):
         branches.append(f"SELECT day, user_id FROM {table} WHERE day >= %s AND day <= %s")
-        params += [_sql_date(first), _sql_date(last)]
+        params += [sql_date(first), sql_date(last)]
     flags: list[str] = []
     for i, monday in enumerate(week_starts):
         flags.append(f"MAX(CASE WHEN day >= %s AND day < %s THEN 1 ELSE 0 END) AS w{i}")
-        params += [_sql_date(monday), _sql_date(monday + dt.timedelta(days=7))]
+        params += [sql_date(monday), sql_date(monday + dt.timedelta(days=7))]
     sums = "".join(f", SUM(w{i})" for i in range(len(week_starts)))
     per_user = f"SELECT user_id{''.join(', ' + f for f in flags)} FROM active GROUP BY user_id"
     sql = (
@@ -211,7 +213,7 @@ def _day_ranges_sql(column: str, runs: Sequence[tuple[dt.date, dt.date]]) -> tup
     sql = " OR ".join(f"({column} >= %s AND {column} <= %s)" for _ in runs)
     params: list[Any] = []
     for first, last in runs:
-        params += [_sql_date(first), _sql_date(last)]
+        params += [sql_date(first), sql_date(last)]
     return f"({sql})", params
 
 
@@ -234,23 +236,23 @@ def _raw_day_users(
     ops = connection.ops
     quote = ops.quote_name
     dau_table = quote(DailyActiveUser._meta.db_table)
-    branches, params = _raw_users_branches(raw_days, intraday_days)
-    raw_weeks = sorted({_iso_monday(day) for day in raw_days})
+    branches, params = raw_users_branches(raw_days, intraday_days)
+    raw_weeks = sorted({iso_monday(day) for day in raw_days})
     flags: list[str] = []
     flag_params: list[Any] = []
     for i, monday in enumerate(raw_weeks):
         flags.append(f"MAX(CASE WHEN day >= %s AND day < %s THEN 1 ELSE 0 END) AS w{i}")
-        flag_params += [_sql_date(monday), _sql_date(monday + dt.timedelta(days=7))]
+        flag_params += [sql_date(monday), sql_date(monday + dt.timedelta(days=7))]
     for i, day in enumerate(raw_days):
         flags.append(f"MAX(CASE WHEN day = %s THEN 1 ELSE 0 END) AS r{i}")
-        flag_params.append(_sql_date(day))
+        flag_params.append(sql_date(day))
 
     def not_rolled_up(days: Sequence[dt.date], flag: str | None) -> str:
         # 1 when the user counts (has the flag) and has no row on any of `days`.
         has_flag = f"{flag} = 0" if flag else "1 = 0"
         if not days:
             return f"SUM(CASE WHEN {has_flag} THEN 0 ELSE 1 END)"
-        ranges, range_params = _day_ranges_sql("rolled.day", _runs(days))
+        ranges, range_params = _day_ranges_sql("rolled.day", day_runs(days))
         params.extend(range_params)
         return (
             f"SUM(CASE WHEN {has_flag} THEN 0 WHEN EXISTS (SELECT 1 FROM {dau_table} rolled "
@@ -278,7 +280,7 @@ def _raw_day_users(
 
 
 @contextlib.contextmanager
-def _no_jit() -> Iterator[None]:
+def no_jit() -> Iterator[None]:
     """Run today's raw statements without PostgreSQL's JIT.
 
     Their cost estimate (~100k rows of today late in the day) crosses `jit_above_cost`,
@@ -311,7 +313,7 @@ def _raw_day_counts(
             branches.append(
                 f"SELECT {i}, event_type, feature, events FROM {counts_table} WHERE day = %s"  # noqa: S608
             )
-            params.append(_sql_date(day))
+            params.append(sql_date(day))
             continue
         start, end = day_bounds(day)
         branches.append(
@@ -341,7 +343,7 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
     }
     rollup_days = sorted(rollups)
     raw_days = [day for day in window if day not in rollups]
-    intraday_days = set(IntradayFill.objects.filter(day__in=raw_days).values_list("day", flat=True))
+    intraday_days = intraday_filled_days(raw_days)
 
     events_per_day: dict[dt.date, int] = {}
     event_counts: dict[str, int] = {}
@@ -355,9 +357,9 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
         for feature, n in rollup.feature_usage.items():
             feature_usage[feature] = feature_usage.get(feature, 0) + n
 
-    with _no_jit():
+    with no_jit():
         raw_counts = _raw_day_counts(raw_days, intraday_days)
-        week_starts = sorted({_iso_monday(day) for day in window})
+        week_starts = sorted({iso_monday(day) for day in window})
         new_users, new_per_week, users_per_raw_day = _raw_day_users(
             raw_days=raw_days,
             intraday_days=intraday_days,
@@ -382,7 +384,7 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
     users_per_day.update(users_per_raw_day)
 
     days_with_data = sorted(day for day, n in events_per_day.items() if n > 0)
-    weeks_with_data = sorted({_iso_monday(day) for day in days_with_data})
+    weeks_with_data = sorted({iso_monday(day) for day in days_with_data})
     dau = (
         sum(users_per_day.get(day, 0) for day in days_with_data) / len(days_with_data)
         if days_with_data

@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from .common import bench_database_url, django_setup, ensure_database, machine
@@ -32,6 +33,10 @@ COUNTRIES = ["US", "DE", "GB", "IN", "BR", "NG", "JP", "FR", ""]
 def generate_events(total: int, seed: int = 7):
     """Rows for PlaybackEvent, session by session, spread over three UTC days."""
     rng = random.Random(seed)
+    # The players' extras (SPEC §6.5) from their own generator, so the events stay the
+    # same as without them: each session's play reports a startup time and the video's
+    # length, one error in five is fatal.
+    extras = random.Random(seed + 1)
     day0 = (datetime.now(UTC) - timedelta(days=3)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
@@ -60,12 +65,21 @@ def generate_events(total: int, seed: int = 7):
                     else "heartbeat"
                 )
             )
-            yield (stream, client, kind, i * 15.0, t, t, country, device)
+            extra = (
+                {"startupMs": extras.randint(150, 6000), "duration": 3600.0}
+                if kind == "play" and i == 0
+                else {"code": "NETWORK", "fatal": extras.random() < 0.2}
+                if kind == "error"
+                else None
+            )
+            yield (stream, client, kind, i * 15.0, t, t, country, device, extra)
             t += timedelta(seconds=rng.choice([15, 15, 15, 15, 5, 3]))
         produced += n
 
 
-def seed(total: int) -> None:
+def seed(total: int, events: Iterable[tuple] | None = None) -> None:
+    """Empty the playback tables and COPY in `events` (rows as `generate_events` yields
+    them; by default its `total` events), ids numbered from 1 in their order."""
     from django.db import connection
 
     from echonest_analytics.bulk import insert_rows
@@ -90,11 +104,12 @@ def seed(total: int) -> None:
         "received_at",
         "country",
         "device",
+        "extra",
     )
     from django.db import transaction
 
     with transaction.atomic():
-        insert_rows(PlaybackEvent, columns, generate_events(total))
+        insert_rows(PlaybackEvent, columns, generate_events(total) if events is None else events)
     with connection.cursor() as cursor:
         cursor.execute(
             "VACUUM ANALYZE streams_playbackevent"

@@ -26,6 +26,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from .metrics import ingest_counted
 from .query_params import INVALID_QUERY, query_errors
 from .redis import redis_breaker
 
@@ -198,6 +199,25 @@ class BatchIngestionViewSet(viewsets.ViewSet):
     renderer_classes = [JSONRenderer]
     throttle_classes = [IngestRateThrottle]
     throttle_scope = "ingest"
+    # The `endpoint` label of the ingestion metrics (echonest_analytics/metrics.py).
+    metrics_endpoint = ""
+
+    def accepted_events(self, data: Any) -> int:
+        """How many events an accepted answer acknowledges: its `ingested` figure, or
+        the sum of its parts when `ingested` counts several kinds."""
+        ingested = data.get("ingested", 0) if isinstance(data, dict) else 0
+        return sum(ingested.values()) if isinstance(ingested, dict) else int(ingested or 0)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Counters only: the hot path pays two in-memory increments per batch.
+        ok = response.status_code < 300
+        ingest_counted(
+            endpoint=self.metrics_endpoint or type(self).__name__,
+            status=response.status_code,
+            events=self.accepted_events(response.data) if ok else 0,
+        )
+        return response
 
     def rejection_body(self, exc: IngestRejected) -> dict[str, Any]:
         body: dict[str, Any] = {"error": exc.error}

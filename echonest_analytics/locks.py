@@ -9,18 +9,26 @@ the next run for at most `ttl` seconds, not for the length of the longest run.
 On Redis the release and the renewal compare the token and act in one Lua script; on
 the process-local cache of the embedded default a get-then-act is exact enough, since
 nothing outside this process shares it.
+
+Every run is recorded the same way, whatever started it (a Celery worker, beat's eager
+tasks, a management command): one log line with the job, its outcome (ok, failed or
+skipped) and its duration (fields `job`, `outcome`, `duration_seconds` in the JSON
+logs), and the shared job counters `/metrics` exports (echonest_analytics/metrics.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+
+from .metrics import job_run_record
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +85,15 @@ def job_lock(name: str, *, ttl: int = DEFAULT_TTL) -> Iterator[bool]:
     key = job_lock_key(name)
     token = uuid.uuid4().hex
     if not cache.add(key, token, timeout=ttl):
-        logger.info("job %s skipped: another run holds its lock", name)
+        logger.info(
+            "job %s skipped: another run holds its lock",
+            name,
+            extra={"job": name, "outcome": "skipped", "duration_seconds": 0.0},
+        )
+        job_run_record(job=name, outcome="skipped", seconds=0.0)
         yield False
         return
+    started = time.monotonic()
     stop = threading.Event()
 
     def keep_alive() -> None:
@@ -93,8 +107,12 @@ def job_lock(name: str, *, ttl: int = DEFAULT_TTL) -> Iterator[bool]:
 
     renewer = threading.Thread(target=keep_alive, name=f"job-lock:{name}", daemon=True)
     renewer.start()
+    error: BaseException | None = None
     try:
         yield True
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
         stop.set()
         renewer.join()
@@ -102,3 +120,15 @@ def job_lock(name: str, *, ttl: int = DEFAULT_TTL) -> Iterator[bool]:
             _release(key, token)
         except Exception:  # noqa: BLE001 - the TTL frees it anyway
             logger.warning("job %s could not release its lock", name, exc_info=True)
+        _run_record(name, error=error, seconds=time.monotonic() - started)
+
+
+def _run_record(name: str, *, error: BaseException | None, seconds: float) -> None:
+    outcome = "ok" if error is None else "failed"
+    fields = {"job": name, "outcome": outcome, "duration_seconds": round(seconds, 3)}
+    if error is None:
+        logger.info("job %s ok in %.3f s", name, seconds, extra=fields)
+    else:
+        fields["error"] = f"{type(error).__name__}: {error}"[:500]
+        logger.error("job %s failed after %.3f s: %s", name, seconds, fields["error"], extra=fields)
+    job_run_record(job=name, outcome=outcome, seconds=seconds)

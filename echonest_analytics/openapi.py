@@ -9,6 +9,10 @@ its success response, so a schema-driven fuzzer holds every answer to the schema
 - 503 with Retry-After everywhere: the database is unavailable
   (`echonest_analytics.middleware.DatabaseUnavailableMiddleware`).
 
+The `format` query parameter also admits the empty value: content negotiation
+(`echonest_analytics.negotiation`) takes `?format=` as absent, like the other optional
+query parameters.
+
 A request body whose schema requires properties is marked required.
 """
 
@@ -76,6 +80,18 @@ def _error_response(status: str, media_types: list[str]) -> dict[str, Any]:
     return response
 
 
+def _format_admits_empty(operation: dict) -> None:
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if (
+            parameter.get("in") == "query"
+            and parameter.get("name") == "format"
+            and "enum" in schema
+        ):
+            parameter["schema"] = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+            parameter.setdefault("description", "Output format; empty counts as absent.")
+
+
 def document_error_responses(result: dict, generator, request, public) -> dict:
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
     default_security = result.get("security", [])
@@ -83,6 +99,7 @@ def document_error_responses(result: dict, generator, request, public) -> dict:
         for method, operation in path_item.items():
             if method not in _METHODS:
                 continue
+            _format_admits_empty(operation)
             body = operation.get("requestBody")
             if body and any(
                 media.get("schema", {}).get("required")

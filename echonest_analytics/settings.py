@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so a request's time covers every other middleware (echonest_analytics/metrics.py).
+    "echonest_analytics.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -125,6 +127,23 @@ else:
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DATABASES = {"default": _db}
+
+# A streaming read replica of the PostgreSQL primary: the staff reports read from it,
+# everything else (ingestion, jobs, every write) stays on the primary
+# (echonest_analytics/db_router.py).
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    if _db["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL.")
+    _replica = environ.Env.db_url_config(DATABASE_REPLICA_URL)
+    if _replica["ENGINE"] != _db["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a postgres:// URL.")
+    for _option in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "OPTIONS"):
+        _replica[_option] = _db[_option]
+    # Tests never create a database on a replica: they read the primary's.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+DATABASE_ROUTERS = ["echonest_analytics.db_router.StaffReadsReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ---------------------------------------------------
@@ -173,6 +192,8 @@ CELERY_BEAT_SCHEDULE = schedules.CELERY_BEAT_SCHEDULE  # every periodic job, dec
 
 SESSION_TIMEOUT = env.int("SESSION_TIMEOUT", default=30 * 60)  # seconds, SPEC §6.1
 HEARTBEAT_INTERVAL = env.int("HEARTBEAT_INTERVAL", default=15)  # seconds, SPEC §6.2
+# How often the dashboard and the stream page re-read the live viewers (SPEC §6.5).
+LIVE_VIEWERS_REFRESH_SECONDS = 15
 # PostgreSQL work_mem for the aggregation transaction (its window sorts and hash joins).
 AGGREGATION_WORK_MEM = env.str("AGGREGATION_WORK_MEM", default="64MB")
 PLAYBACK_EVENT_RETENTION_DAYS = env.int("PLAYBACK_EVENT_RETENTION_DAYS", default=90)
@@ -285,7 +306,7 @@ STORAGES = {
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 365)
@@ -313,6 +334,12 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+# --- Metrics -----------------------------------------------------------------------
+
+# /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it
+# is off (404). gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR for its workers.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Logging -----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView, TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from .health import healthz, readyz
+from .metrics import metrics_view
 
 admin.site.site_header = "EchoNest Analytics"
 admin.site.site_title = "EchoNest Analytics"
@@ -15,6 +16,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("echonest/favicon.svg"), permanent=True)),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start script as a file (no inline script: CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages a target needs are installed: `system-packages.sh test`
-# (the suite: a browser, ffmpeg for the demo video, icecast2 for the broadcast tests)
+# (the suite: a browser, ffmpeg for the demo video, icecast2 for the broadcast tests,
+# promtool from prometheus for the alert rules)
 # or `system-packages.sh run` (the demo: ffmpeg, and redis-server for shared live counters). Missing ones are installed with
 # apt-get when this runs as root; otherwise it stops with one line naming them.
 # Never downloads a browser of its own: Chromium comes from Debian's `chromium` package.
@@ -14,7 +15,7 @@ pdf_packages=("$lib/libpango-1.0.so.0:libpango-1.0-0" "$lib/libpangoft2-1.0.so.0
               /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core)
 case "${1:-test}" in
   test) wanted=(/usr/bin/chromium:chromium ffmpeg:ffmpeg /usr/bin/icecast2:icecast2
-                pdftotext:poppler-utils "${pdf_packages[@]}") ;;
+                pdftotext:poppler-utils promtool:prometheus "${pdf_packages[@]}") ;;
   run) wanted=(ffmpeg:ffmpeg redis-server:redis-server "${pdf_packages[@]}") ;;
   *) echo "usage: $0 test|run" >&2; exit 2 ;;
 esac
@@ -48,7 +49,10 @@ echo "Installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts icecast2's own service on install; the tests start private servers.
-if [[ " ${missing[*]} " == *" icecast2 "* ]] && command -v service >/dev/null 2>&1; then
-  service icecast2 stop >/dev/null 2>&1 || true
-fi
+# Debian starts icecast2's and prometheus's own services on install; the tests start
+# private servers (icecast2) or only run promtool (prometheus).
+for service_name in icecast2 prometheus; do
+  if [[ " ${missing[*]} " == *" $service_name "* ]] && command -v service >/dev/null 2>&1; then
+    service "$service_name" stop >/dev/null 2>&1 || true
+  fi
+done

@@ -106,6 +106,10 @@ class StreamStatsAdmin(OrganizerScopedAdmin, ReadOnlyAdmin):
         "peak_concurrent_viewers",
         "buffer_ratio",
         "error_rate",
+        "startup_time_median_ms",
+        "exits_before_start",
+        "playback_failure_rate",
+        "rebuffer_frequency",
         "last_calculated_at",
     ]
     list_filter = ["stream", "stream__organizer"]

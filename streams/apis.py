@@ -30,6 +30,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from echonest_analytics.days import utc_today
+from echonest_analytics.db_router import StaffReadsFromReplica
 from echonest_analytics.ingestion import ACCEPTED_CONTENT_TYPES, BatchIngestionViewSet, read_body
 from echonest_analytics.query_params import (
     DayParam,
@@ -41,7 +42,14 @@ from echonest_analytics.query_params import (
 from echonest_analytics.renderers import CSVRenderer
 
 from .bunny import bunny_configured, bunny_stats_import
-from .charts import count_text, duration_text, percent_text, svg_chart
+from .charts import (
+    count_text,
+    duration_text,
+    milliseconds_text,
+    percent_text,
+    svg_chart,
+    svg_retention_chart,
+)
 from .dashboard import (
     STREAM_CARDS,
     SUMMARY_CARDS,
@@ -49,13 +57,18 @@ from .dashboard import (
     kpi_cards,
     previous_period,
     range_presets,
+    video_quality_definitions,
+    video_quality_rows,
 )
 from .enrichment import country_from_request, device_from_user_agent
 from .ingest import playback_batch_ingest
 from .selectors import (
+    AUDIENCE_COLUMNS,
     DAILY_COLUMNS,
     STATS_COLUMNS,
+    VIDEO_QUALITY_COLUMNS,
     organizers_visible_to,
+    stream_audience_retention,
     stream_info,
     stream_range_totals,
     stream_stats_daily_totals,
@@ -116,7 +129,10 @@ PLAYBACK_BATCH_SCHEMA = {
                         "type": "object",
                         "nullable": True,
                         "additionalProperties": {},
-                        "description": "Free-form, at most 2 KiB as JSON.",
+                        "description": "Free-form, at most 2 KiB as JSON. Read by the "
+                        "video quality figures (SPEC §6.5): `startupMs` (number, on play: "
+                        "play request to first frame), `duration` (number, seconds: the "
+                        "video's length), `fatal` (true on an error that stopped playback).",
                     },
                 },
             },
@@ -127,6 +143,8 @@ PLAYBACK_BATCH_SCHEMA = {
 
 class PlaybackEventIngestApi(BatchIngestionViewSet):
     """POST /analytics/events — anonymous batched player events."""
+
+    metrics_endpoint = "playback"
 
     @extend_schema(
         operation_id="playback_events_ingest",
@@ -316,6 +334,27 @@ class DayFiguresSerializer(serializers.Serializer):
     peak_concurrent_viewers = serializers.IntegerField()
     buffer_ratio = serializers.FloatField()
     error_rate = serializers.FloatField()
+    startup_time_median_ms = serializers.FloatField(
+        allow_null=True,
+        help_text="Median video startup time (a play's extra.startupMs: play request to first "
+        "frame) over the sessions that report one, in ms; the mean of the two middle values "
+        "for an even count. Null when none reports one.",
+    )
+    startup_time_p95_ms = serializers.FloatField(
+        allow_null=True,
+        help_text="95th percentile of the same startup times (nearest rank: the value at rank "
+        "ceil(0.95 × n)), in ms.",
+    )
+    exits_before_start = serializers.IntegerField(
+        help_text="Sessions with a play and no playing time (the viewer left before the video "
+        "started)."
+    )
+    playback_failure_rate = serializers.FloatField(
+        help_text="Sessions with a fatal error (an error event with extra.fatal true) / sessions."
+    )
+    rebuffer_frequency = serializers.FloatField(
+        help_text="buffer_start events per minute watched (watch time includes rebuffering)."
+    )
     top_countries = CountryViewersSerializer(many=True)
     device_breakdown = serializers.DictField(child=serializers.IntegerField())
 
@@ -342,7 +381,7 @@ class StaffStatsHTMLRenderer(TemplateHTMLRenderer):
         }
 
 
-class StaffReportApi(APIView):
+class StaffReportApi(StaffReadsFromReplica, APIView):
     """Base for staff reports: JSON to API clients, HTML to browsers, CSV with ?format=csv.
 
     Like every staff API here, a report answers its selector's dict as it is (the page
@@ -567,6 +606,11 @@ class StreamStatsListApi(StaffReportApi):
                             "peak_concurrent_viewers": 3,
                             "buffer_ratio": 0.027473,
                             "error_rate": 0.25,
+                            "startup_time_median_ms": 2300.0,
+                            "startup_time_p95_ms": 3400.0,
+                            "exits_before_start": 1,
+                            "playback_failure_rate": 0.25,
+                            "rebuffer_frequency": 0.329670,
                             "top_countries": [{"country": "DE", "viewers": 2}],
                             "device_breakdown": {"desktop": 2, "mobile": 1},
                             "bunny": None,
@@ -615,8 +659,9 @@ class StreamStatsSummaryApi(StaffReportApi):
             "organizer",
             "streams",
             "events",
-            *STATS_COLUMNS[4:13],
+            *STATS_COLUMNS[STATS_COLUMNS.index("unique_viewers") : STATS_COLUMNS.index("bunny")],
             "last_calculated_at",
+            *VIDEO_QUALITY_COLUMNS,
         ]
         return columns, [data]
 
@@ -755,6 +800,24 @@ class StreamStatsDetailApi(StaffReportApi):
             if totals["bunny"]
             else "",
             "charts": daily_charts(days),
+            "video_quality": video_quality_rows(totals),
+            "video_quality_definitions": video_quality_definitions(),
+            **self.audience_context(report),
+        }
+
+    def audience_context(self, report: dict) -> dict:
+        """The audience retention chart of the range's latest day with sessions (or its
+        last day), with links to that day's JSON and CSV."""
+        watched = [d["day"] for d in report["days"] if d["sessions"]]
+        day = watched[-1] if watched else report["to"]
+        key = report["stream"]["stream_id"]
+        audience = stream_audience_retention(user=self.request.user, key=key, day=day)
+        title = f"Audience retention on {day.isoformat()}"
+        url = reverse("stream-audience", kwargs={"key": key})
+        return {
+            "audience": audience,
+            "audience_chart": svg_retention_chart(audience["points"], title=title),
+            "audience_url": f"{url}?day={day.isoformat()}",
         }
 
     @extend_schema(
@@ -773,6 +836,80 @@ class StreamStatsDetailApi(StaffReportApi):
         if detail is None:
             raise NotFound(f"No stream {key!r} that you may see.")
         return Response({"from": date_from, "to": date_to, **detail})
+
+
+class StreamAudienceApi(StaffReportApi):
+    """GET /admin/analytics/streams/<key>/audience?day= — audience retention of one day."""
+
+    # JSON and CSV; the curve is drawn on the stream's page.
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    class FilterSerializer(serializers.Serializer):
+        day = DayParam(
+            first=MIN_DAY, last=MAX_DAY, required=False, help_text="UTC day (default: today)."
+        )
+
+    @extend_schema_serializer(component_name="StreamAudienceRetention")
+    class OutputSerializer(serializers.Serializer):
+        """For each percent 0…100 of the video, the share of the day's sessions still there."""
+
+        @extend_schema_serializer(component_name="StreamAudiencePoint")
+        class PointSerializer(serializers.Serializer):
+            percent = serializers.IntegerField(help_text="0…100, percent of the video's duration.")
+            share = serializers.FloatField(
+                help_text="Share of the day's sessions whose furthest videoTime reached this "
+                "percent of the duration (3 decimals)."
+            )
+
+        stream_id = serializers.CharField()
+        day = serializers.DateField()
+        sessions = serializers.IntegerField(
+            help_text="The day's sessions (by start, bots excluded): what the shares divide by."
+        )
+        duration_seconds = serializers.FloatField(
+            allow_null=True,
+            help_text="The video's duration: the provider's (config `length`), else the largest "
+            "extra.duration players reported that day. Null (and no points): unknown, e.g. live.",
+        )
+        points = PointSerializer(many=True, help_text="101 points, 0 to 100; empty: no duration.")
+
+    def csv_table(self, data):
+        return AUDIENCE_COLUMNS, data["points"]
+
+    def csv_filename(self, data) -> str:
+        return f"stream-{data['stream_id']}-audience_{data['day']}.csv"
+
+    @extend_schema(
+        operation_id="stream_audience_retention",
+        summary="One stream's audience retention curve for a UTC day (staff)",
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer, 404: OpenApiResponse(description="Not visible.")},
+        examples=[
+            OpenApiExample(
+                "Half of four sessions watched to 50 %",
+                response_only=True,
+                value={
+                    "stream_id": "launch-party",
+                    "day": "2026-11-21",
+                    "sessions": 4,
+                    "duration_seconds": 600.0,
+                    "points": [
+                        {"percent": 0, "share": 1.0},
+                        {"percent": 50, "share": 0.5},
+                        {"percent": 100, "share": 0.25},
+                    ],
+                },
+            )
+        ],
+    )
+    def get(self, request, key: str):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        day = filters.validated_data.get("day") or utc_today()
+        audience = stream_audience_retention(user=request.user, key=key, day=day)
+        if audience is None:
+            raise NotFound(f"No stream {key!r} that you may see.")
+        return Response(audience)
 
 
 def page_common(report: dict) -> dict:
@@ -824,6 +961,10 @@ def figures_display(figures: dict) -> dict:
         "avg_watch_text": duration_text(figures.get("avg_watch_seconds")),
         "buffer_ratio_text": percent_text(figures.get("buffer_ratio")),
         "error_rate_text": percent_text(figures.get("error_rate")),
+        "startup_median_text": milliseconds_text(figures.get("startup_time_median_ms")),
+        "exits_before_start_text": count_text(figures.get("exits_before_start")),
+        "playback_failure_rate_text": percent_text(figures.get("playback_failure_rate")),
+        "rebuffer_frequency_text": f"{float(figures.get('rebuffer_frequency') or 0):.2f}",
     }
 
 

@@ -56,6 +56,14 @@ def duration_axis_text(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+def milliseconds_text(ms: float | None) -> str:
+    """A startup time: 850 → "850 ms", 2300 → "2.30 s"; None (nothing measured) → "—"."""
+    if ms is None:
+        return "\u2014"
+    value = _finite(ms)
+    return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
 def count_text(value: float | None) -> str:
     """A count with thousands separators: 38282 → "38,282" (pages; the CSV keeps 38282)."""
     number = _finite(value)
@@ -175,6 +183,79 @@ def svg_chart(
             f'<text class="chart-x-label" x="{centres[i]:.1f}" y="{base_y + 16}" '
             f'text-anchor="middle" style="fill: {_INK}">{escape(day.strftime("%b %d"))}</text>'
         )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 — every text above is escaped
+
+
+def svg_retention_chart(
+    points: Sequence[dict[str, float]],
+    *,
+    title: str,
+    empty_text: str = "No video duration known for this day",
+    width: int = _WIDTH,
+    height: int = _HEIGHT,
+) -> SafeString:
+    """An inline SVG line of audience retention: x = percent of the video (0…100), y =
+    share of the day's sessions that reached it (0…100 %). Same look as `svg_chart`
+    (admin colours, both themes); no points draws the axes and `empty_text`."""
+    plot_w = width - _LEFT - _RIGHT
+    plot_h = height - _TOP - _BOTTOM
+    base_y = _TOP + plot_h
+
+    def x_of(percent: float) -> float:
+        return _LEFT + plot_w * min(max(percent, 0.0), 100.0) / 100
+
+    def y_of(share: float) -> float:
+        return base_y - plot_h * min(max(share, 0.0), 1.0)
+
+    parts: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="stats-chart stats-chart-retention" '
+        f'viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet" '
+        f'font-family="inherit" font-size="12">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for share in (0.0, 0.5, 1.0):
+        tick_y = y_of(share)
+        parts.append(
+            f'<line class="chart-grid" x1="{_LEFT}" x2="{width - _RIGHT}" '
+            f'y1="{tick_y:.1f}" y2="{tick_y:.1f}" style="stroke: {_GRID}" />'
+        )
+        parts.append(
+            f'<text class="chart-y-label" x="{_LEFT - 6}" y="{tick_y + 4:.1f}" '
+            f'text-anchor="end" style="fill: {_INK}">{share * 100:.0f}%</text>'
+        )
+    parts.append(
+        f'<line class="chart-axis" x1="{_LEFT}" x2="{width - _RIGHT}" y1="{base_y}" '
+        f'y2="{base_y}" style="stroke: {_INK}" />'
+    )
+    for percent in (0, 25, 50, 75, 100):
+        anchor = "start" if percent == 0 else "end" if percent == 100 else "middle"
+        parts.append(
+            f'<text class="chart-x-label" x="{x_of(percent):.1f}" y="{base_y + 16}" '
+            f'text-anchor="{anchor}" style="fill: {_INK}">{percent}%</text>'
+        )
+    if not points:
+        parts.append(
+            f'<text class="chart-empty" x="{_LEFT + plot_w / 2:.1f}" y="{_TOP + plot_h / 2:.1f}" '
+            f'text-anchor="middle" style="fill: {_INK}">{escape(empty_text)}</text>'
+        )
+        parts.append("</svg>")
+        return mark_safe("".join(parts))  # noqa: S308 — every text above is escaped
+    values = [(_finite(p["percent"]), _finite(p["share"])) for p in points]
+    coords = " ".join(f"{x_of(x):.2f},{y_of(y):.2f}" for x, y in values)
+    parts.append(
+        f'<polyline class="chart-line" points="{coords}" fill="none" '
+        f'style="stroke: {_LINE}" stroke-width="2" stroke-linejoin="round" />'
+    )
+    # A hover target every 10 %, with the exact share.
+    for x, y in values:
+        if x % 10 == 0:
+            tip = f"{x:.0f}% of the video: {y * 100:.1f}% of sessions"
+            parts.append(
+                f'<circle class="chart-point" cx="{x_of(x):.2f}" cy="{y_of(y):.2f}" r="3" '
+                f'style="fill: {_LINE}"><title>{escape(tip)}</title></circle>'
+            )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 — every text above is escaped
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from echonest_analytics.days import utc_today
 
-from .charts import count_text, duration_text, percent_text
+from .charts import count_text, duration_text, milliseconds_text, percent_text
 
 # SPEC §6.2 in a sentence each; the KPI cards carry them on hover and the legend below
 # the cards lists them. Keys are the cards' `data-kpi` names.
@@ -44,6 +44,40 @@ METRIC_DEFINITIONS: dict[str, tuple[str, str]] = {
     "streams": ("Streams", "Matching streams, watched or not."),
 }
 
+# The video quality figures (SPEC §6.5), in Mux Data's vocabulary: what each means and
+# how to read it, for the stream page's panel and its legend.
+VIDEO_QUALITY_DEFINITIONS: dict[str, tuple[str, str]] = {
+    "startup_median": (
+        "Video startup time (median)",
+        "Time from the play request to the first frame, as players report it on their first "
+        "play; half of the sessions started faster. Lower is better; over 2 s viewers notice.",
+    ),
+    "startup_p95": (
+        "Video startup time (95th percentile)",
+        "The startup time 95 % of sessions stayed within: the slow tail the median hides.",
+    ),
+    "exits_before_start": (
+        "Exits before video start",
+        "Sessions that asked to play and never played (no playing time): viewers who gave up "
+        "waiting, or whose video never came.",
+    ),
+    "playback_failure_rate": (
+        "Playback failure rate",
+        "Sessions with a fatal player error (playback stopped) divided by sessions; "
+        "recovered errors count only in the error rate.",
+    ),
+    "rebuffer_frequency": (
+        "Rebuffer frequency",
+        "Rebuffering spells per minute watched; beside the buffer ratio (how long they "
+        "lasted) it tells many short stalls from a few long ones.",
+    ),
+    "audience_retention": (
+        "Audience retention",
+        "For on-demand video: at each percent of the video, the share of the day's sessions "
+        "whose furthest position reached it. A steep early drop means a weak opening.",
+    ),
+}
+
 # Which figure of a row each card shows, and how it is written.
 _CARD_FIELDS: dict[str, tuple[str, Any]] = {
     "unique_viewers": ("unique_viewers", count_text),
@@ -55,7 +89,43 @@ _CARD_FIELDS: dict[str, tuple[str, Any]] = {
     "error_rate": ("error_rate", percent_text),
     "events": ("events", count_text),
     "streams": ("streams", count_text),
+    "startup_median": ("startup_time_median_ms", milliseconds_text),
+    "startup_p95": ("startup_time_p95_ms", milliseconds_text),
+    "exits_before_start": ("exits_before_start", count_text),
+    "playback_failure_rate": ("playback_failure_rate", percent_text),
+    "rebuffer_frequency": ("rebuffer_frequency", lambda v: f"{float(v or 0):.2f} / min"),
 }
+
+# The video quality figures of SPEC §6.5, as the stream page's panel lists them.
+VIDEO_QUALITY = (
+    "startup_median",
+    "startup_p95",
+    "exits_before_start",
+    "playback_failure_rate",
+    "rebuffer_frequency",
+)
+
+
+def video_quality_rows(figures: dict) -> list[dict[str, str]]:
+    """The stream page's video quality panel: name, label, definition and value text."""
+    rows = []
+    for name in VIDEO_QUALITY:
+        label, definition = VIDEO_QUALITY_DEFINITIONS[name]
+        field, write = _CARD_FIELDS[name]
+        rows.append(
+            {
+                "name": name,
+                "label": label,
+                "definition": definition,
+                "text": write(figures.get(field)),
+            }
+        )
+    return rows
+
+
+def video_quality_definitions() -> list[tuple[str, str]]:
+    """(label, definition) of each video quality figure and of audience retention."""
+    return list(VIDEO_QUALITY_DEFINITIONS.values())
 
 
 def previous_period(*, date_from: date, date_to: date) -> tuple[date, date]:

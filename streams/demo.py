@@ -61,7 +61,8 @@ DEMO_STREAMS = [
         "ended",
         "bunny_stream",
         "5f2c9d1e-7a3b-4c8d-9e0f-1a2b3c4d5e6f",
-        {"library_id": "12345"},
+        # `length`: the video's seconds, as Bunny's video object has it (audience retention).
+        {"library_id": "12345", "length": 2400},
     ),
     (
         "behind-the-scenes",
@@ -323,8 +324,8 @@ def _viewing_events(
     t = start
     events = [{"type": "play", "videoTime": 0.0, "ts": t, "extra": {"startupMs": startup_ms}}]
     if rng.random() < 0.02:  # gave up while the first frame was still loading
-        events.append({"type": "buffer_start", "videoTime": 0.0, "ts": t})
-        return events
+        # No first frame, so no startup time: what the SDK sends on page hide.
+        return [{"type": "play", "videoTime": 0.0, "ts": t}]
     buffer_chance = quality.buffer_per_heartbeat * stress * (5 if viewer.poor_connection else 1)
     stop = start + timedelta(minutes=minutes)
     error_at = None

@@ -20,7 +20,8 @@ from django.db import connection, transaction
 from echonest_analytics.bulk import insert_rows
 from echonest_analytics.ingestion import IngestRejected, decode_body
 
-from .models import PlaybackBatch, PlaybackEvent, Stream
+from .live_viewers import live_viewer_seen
+from .models import Device, PlaybackBatch, PlaybackEvent, Stream
 from .viewer_sessions import TimedEvent, viewer_sessions_extend
 
 MAX_EVENTS_PER_BATCH = 100
@@ -182,6 +183,14 @@ def playback_batch_ingest(
                 for event, session_id in zip(timed, session_ids, strict=True)
             ),
         )
+        if device != Device.BOT:
+            # After commit, best effort: a Redis outage never fails the batch (SPEC §10).
+            seen_at = timed[-1].at
+            transaction.on_commit(
+                lambda: live_viewer_seen(
+                    stream_id=stream_id, client_id=batch.clientId, seen_at=seen_at
+                )
+            )
     return IngestResult(ingested=len(timed))
 
 

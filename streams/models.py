@@ -123,6 +123,19 @@ class ViewerSession(models.Model):
         max_length=10, blank=True, default="", help_text="Player state after the last event."
     )
     finalized = models.BooleanField(default=False)
+    # Video quality (SPEC §6.5), set by the aggregator from the session's events; the
+    # database defaults cover the sessions ingestion opens before the aggregator has run.
+    play_count = models.PositiveIntegerField(default=0, db_default=0)
+    fatal_error_count = models.PositiveIntegerField(default=0, db_default=0)
+    startup_ms = models.FloatField(
+        null=True, blank=True, help_text="extra.startupMs of the session's first play that has one."
+    )
+    furthest_video_time = models.FloatField(
+        null=True, blank=True, help_text="Largest videoTime of the session's events (seconds)."
+    )
+    video_duration = models.FloatField(
+        null=True, blank=True, help_text="Largest extra.duration its events reported (seconds)."
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -215,6 +228,9 @@ class ViewerSessionDay(models.Model):
     playing_seconds = models.FloatField(default=0)
     buffer_seconds = models.FloatField(default=0)
     event_count = models.PositiveIntegerField(default=0)
+    buffer_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="buffer_start events on the day."
+    )
 
     class Meta:
         constraints = [
@@ -249,6 +265,20 @@ class StreamStats(models.Model):
     buffer_seconds = models.FloatField(default=0)
     error_sessions = models.PositiveIntegerField(default=0)
     event_count = models.PositiveIntegerField(default=0)
+    # Video quality (SPEC §6.5). Startup times count on the day a session starts, like
+    # sessions; rebuffers where they fell, like watch time.
+    startup_time_median_ms = models.FloatField(null=True, blank=True)
+    startup_time_p95_ms = models.FloatField(null=True, blank=True)
+    startup_sessions = models.PositiveIntegerField(
+        default=0, help_text="Sessions with a startup time."
+    )
+    exits_before_start = models.PositiveIntegerField(default=0)
+    fatal_error_sessions = models.PositiveIntegerField(default=0)
+    playback_failure_rate = models.FloatField(default=0)
+    rebuffer_count = models.PositiveIntegerField(default=0)
+    rebuffer_frequency = models.FloatField(
+        default=0, help_text="buffer_start events per minute watched."
+    )
     last_calculated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

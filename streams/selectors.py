@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Count, FloatField, Max, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, Floor, Least, TruncDate
 
 from echonest_analytics.days import days_bounds
 
@@ -21,7 +24,13 @@ from .models import (
     StreamStats,
     ViewerSession,
 )
-from .stream_figures import StreamFigures, stream_figures, top_countries
+from .stream_figures import (
+    StreamFigures,
+    median_and_percentile_sql,
+    startup_ms_rounded,
+    stream_figures,
+    top_countries,
+)
 
 
 def stream_info(*, key: str) -> dict[str, Any] | None:
@@ -63,6 +72,17 @@ STATS_COLUMNS = [
     "last_calculated_at",
 ]
 
+# The video quality figures of SPEC §6.5, in the order the rows and pages show them; the
+# CSVs add them after §5.5's columns, so a sheet reading those by position still works.
+VIDEO_QUALITY_COLUMNS = [
+    "startup_time_median_ms",
+    "startup_time_p95_ms",
+    "exits_before_start",
+    "playback_failure_rate",
+    "rebuffer_frequency",
+]
+STATS_COLUMNS += VIDEO_QUALITY_COLUMNS
+
 
 def streams_visible_to(*, user, organizer_slug: str | None = None) -> QuerySet[Stream]:
     """Superusers see every stream; other staff only their organizers' streams."""
@@ -79,6 +99,8 @@ class _RangeViewers:
     unique: int = 0
     countries: list[tuple[str, int]] = field(default_factory=list)
     devices: dict[str, int] = field(default_factory=dict)
+    startup_median_ms: float | None = None
+    startup_p95_ms: float | None = None
 
 
 def _range_viewers(
@@ -112,6 +134,28 @@ def _range_viewers(
         viewers[row.get("stream_id")].countries.append((row["country"], row["n"]))
     for row in sessions.values(*group, "device").annotate(n=distinct_clients):
         viewers[row.get("stream_id")].devices[row["device"]] = row["n"]
+    # Startup percentiles do not combine from days: computed over the range's sessions,
+    # by the same definition the aggregator uses for one day.
+    try:
+        source, params = (
+            sessions.filter(startup_ms__isnull=False)
+            .values("stream_id", "startup_ms")
+            .query.sql_with_params()
+        )
+    except EmptyResultSet:  # no streams to look at
+        return viewers
+    with connection.cursor() as cursor:
+        cursor.execute(
+            median_and_percentile_sql(
+                source=source, group=["stream_id"] if per_stream else [], value="startup_ms"
+            ),
+            params,
+        )
+        for *key, median, upper, _n in cursor.fetchall():
+            if median is None:
+                continue
+            target = viewers[key[0] if per_stream else None]
+            target.startup_median_ms, target.startup_p95_ms = float(median), float(upper)
     return viewers
 
 
@@ -126,6 +170,8 @@ def _figures(stats: dict, viewers: _RangeViewers) -> dict[str, Any]:
         tracked_watch_seconds=stats.get("tracked") or 0.0,
         buffer_seconds=stats.get("buffer") or 0.0,
         error_sessions=stats.get("errors") or 0,
+        fatal_error_sessions=stats.get("fatal") or 0,
+        rebuffer_count=stats.get("rebuffers") or 0,
     ).rounded()
     return {
         "unique_viewers": viewers.unique,
@@ -135,6 +181,11 @@ def _figures(stats: dict, viewers: _RangeViewers) -> dict[str, Any]:
         "peak_concurrent_viewers": stats.get("peak") or 0,
         "buffer_ratio": figures["buffer_ratio"],
         "error_rate": figures["error_rate"],
+        "startup_time_median_ms": startup_ms_rounded(viewers.startup_median_ms),
+        "startup_time_p95_ms": startup_ms_rounded(viewers.startup_p95_ms),
+        "exits_before_start": stats.get("exits") or 0,
+        "playback_failure_rate": figures["playback_failure_rate"],
+        "rebuffer_frequency": figures["rebuffer_frequency"],
         "top_countries": top_countries(viewers.countries),
         "device_breakdown": dict(sorted(viewers.devices.items())),
         "last_calculated_at": stats.get("calculated"),
@@ -147,6 +198,9 @@ _STATS_SUMS = {
     "tracked": Sum("tracked_watch_seconds"),
     "buffer": Sum("buffer_seconds"),
     "errors": Sum("error_sessions"),
+    "fatal": Sum("fatal_error_sessions"),
+    "exits": Sum("exits_before_start"),
+    "rebuffers": Sum("rebuffer_count"),
     "events": Sum("event_count"),
     "peak": Max("peak_concurrent_viewers"),
     "calculated": Max("last_calculated_at"),
@@ -301,6 +355,7 @@ DAILY_COLUMNS = [
     "events",
     "top_countries",
     "device_breakdown",
+    *VIDEO_QUALITY_COLUMNS,
 ]
 
 
@@ -328,6 +383,8 @@ def stream_daily_stats(*, stream: Stream, date_from: date, date_to: date) -> lis
             avg_watch_seconds=row.avg_watch_seconds if row else 0.0,
             buffer_ratio=row.buffer_ratio if row else 0.0,
             error_rate=row.error_rate if row else 0.0,
+            playback_failure_rate=row.playback_failure_rate if row else 0.0,
+            rebuffer_frequency=row.rebuffer_frequency if row else 0.0,
         ).rounded()
         rows.append(
             {
@@ -339,6 +396,13 @@ def stream_daily_stats(*, stream: Stream, date_from: date, date_to: date) -> lis
                 "peak_concurrent_viewers": row.peak_concurrent_viewers if row else 0,
                 "buffer_ratio": figures["buffer_ratio"],
                 "error_rate": figures["error_rate"],
+                "startup_time_median_ms": startup_ms_rounded(
+                    row.startup_time_median_ms if row else None
+                ),
+                "startup_time_p95_ms": startup_ms_rounded(row.startup_time_p95_ms if row else None),
+                "exits_before_start": row.exits_before_start if row else 0,
+                "playback_failure_rate": figures["playback_failure_rate"],
+                "rebuffer_frequency": figures["rebuffer_frequency"],
                 "events": row.event_count if row else 0,
                 "top_countries": row.top_countries if row else [],
                 "device_breakdown": row.device_breakdown if row else {},
@@ -380,3 +444,74 @@ def stream_range_totals(*, user, key: str, date_from: date, date_to: date) -> di
         return None
     (totals,) = _stream_rows(streams=[stream], date_from=date_from, date_to=date_to)
     return totals
+
+
+# --- Audience retention (SPEC §6.5) -----------------------------------------------------
+
+AUDIENCE_COLUMNS = ["percent", "share"]
+# Provider config keys that may hold the video's length in seconds (`length` is the field
+# of Bunny Stream's video object).
+_PROVIDER_DURATION_KEYS = ("length", "duration")
+
+
+def provider_video_duration(*, stream: Stream) -> float | None:
+    """The video's length in seconds as its providers know it (primary first), or None."""
+    providers = sorted(stream.providers.all(), key=lambda p: (not p.is_primary, p.id))
+    for provider in providers:
+        for key in _PROVIDER_DURATION_KEYS:
+            value = (provider.config or {}).get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                if math.isfinite(value):
+                    return float(value)
+    return None
+
+
+def stream_audience_retention(*, user, key: str, day: date) -> dict[str, Any] | None:
+    """For each percent 0…100 of the video, the share of `day`'s sessions whose furthest
+    videoTime reached that percent of its duration; None when `user` may not see the
+    stream.
+
+    The sessions are the day's (counted on the day they start, bots never count, as for
+    `sessions`). The duration is the provider's (`provider_video_duration`), else the
+    largest `extra.duration` the day's sessions reported. A session reached percent p
+    when furthest videoTime ≥ p % of the duration (watching to the end reaches 100, a
+    session with no videoTime reaches 0; a millisecond short of a mark still reaches it).
+    No known duration (a live stream): no points.
+    """
+    stream = streams_visible_to(user=user).filter(key=key).prefetch_related("providers").first()
+    if stream is None:
+        return None
+    start, end = days_bounds(day, day)
+    sessions = ViewerSession.objects.filter(
+        stream=stream, started_at__gte=start, started_at__lt=end
+    ).exclude(device=Device.BOT)
+    totals = sessions.aggregate(n=Count("id"), reported=Max("video_duration"))
+    duration = provider_video_duration(stream=stream) or totals["reported"]
+    count = totals["n"] or 0
+    base = {
+        "stream_id": stream.key,
+        "day": day,
+        "sessions": count,
+        "duration_seconds": round(duration, 3) if duration else None,
+    }
+    if not duration:
+        return {**base, "points": []}
+    # A millisecond short of a mark still reaches it (players stop just before the end).
+    position = Coalesce("furthest_video_time", Value(0.0)) + Value(0.001)
+    percent = Least(
+        Value(100.0),
+        Floor(position * Value(100.0) / Value(float(duration))),
+        output_field=FloatField(),
+    )
+    reached_by_percent = {
+        int(p): n
+        for p, n in sessions.annotate(percent=percent)
+        .values("percent")
+        .annotate(n=Count("id"))
+        .values_list("percent", "n")
+    }
+    points, still = [], 0
+    for percent in range(100, -1, -1):
+        still += reached_by_percent.get(percent, 0)
+        points.append({"percent": percent, "share": round(still / count, 3) if count else 0.0})
+    return {**base, "points": points[::-1]}

@@ -45,3 +45,9 @@ def opening_credit(*, first_event_type: str, heartbeat_interval: float) -> float
     """Playing seconds credited before a session's first event: a session that opens
     with a heartbeat was already playing for one interval when it was first seen."""
     return float(heartbeat_interval) if first_event_type == "heartbeat" else 0.0
+
+
+# Video quality (SPEC §6.5): a play's extra.startupMs counts when it is a number in
+# [0, STARTUP_MS_MAX] (a longer "startup" is a tab left waiting, not a startup time);
+# an extra.duration counts when it is a positive number.
+STARTUP_MS_MAX = 600_000

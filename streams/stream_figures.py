@@ -4,7 +4,9 @@ A (stream, day) row of StreamStats stores the parts its figures are made of — 
 unique viewers, tracked watch seconds, buffer seconds, error sessions — beside the
 figures themselves, so that a range of days combines exactly: sum the parts, then
 derive. `stream_figures` is the one derivation (total and average watch, buffer ratio,
-error rate); the aggregator's rows, the Bunny import and the staff range reads all go
+error rate, playback failure rate, rebuffer frequency); startup-time percentiles do not
+combine from days, so `median_and_percentile_sql` is the one definition both the
+aggregator's days and the range reads compute them with; the aggregator's rows, the Bunny import and the staff range reads all go
 through it, and `stream_stats_write` is the one writer of StreamStats rows.
 """
 
@@ -17,6 +19,8 @@ from typing import Any
 from .models import StreamStats
 
 TOP_COUNTRIES = 5
+# The upper percentile of video startup time (SPEC §6.5): startup_time_p95_ms.
+STARTUP_PERCENTILE = 95
 # Every StreamStats column a row write sets: all but its key.
 _STATS_FIGURES = [
     f.name for f in StreamStats._meta.concrete_fields if f.name not in ("id", "stream", "day")
@@ -29,6 +33,8 @@ class StreamFigures:
     avg_watch_seconds: float
     buffer_ratio: float
     error_rate: float
+    playback_failure_rate: float = 0.0
+    rebuffer_frequency: float = 0.0
 
     def rounded(self) -> dict[str, float]:
         """The figures as the staff reads show them (JSON, CSV, pages)."""
@@ -37,7 +43,14 @@ class StreamFigures:
             "avg_watch_seconds": round(self.avg_watch_seconds, 3),
             "buffer_ratio": round(self.buffer_ratio, 6),
             "error_rate": round(self.error_rate, 6),
+            "playback_failure_rate": round(self.playback_failure_rate, 6),
+            "rebuffer_frequency": round(self.rebuffer_frequency, 6),
         }
+
+
+def startup_ms_rounded(value: float | None) -> float | None:
+    """A startup time as the staff reads show it (milliseconds, 1 decimal; None: none)."""
+    return None if value is None else round(float(value), 1)
 
 
 def day_total_watch_seconds(*, tracked_watch_seconds: float, bunny_watch_seconds: float) -> float:
@@ -58,18 +71,50 @@ def stream_figures(
     tracked_watch_seconds: float,
     buffer_seconds: float,
     error_sessions: int,
+    fatal_error_sessions: int = 0,
+    rebuffer_count: int = 0,
 ) -> StreamFigures:
     """The derived figures from parts summed over one day or over a range of days.
 
     avg_watch_seconds = total watch / unique viewers; buffer_ratio = buffer seconds /
     tracked watch seconds (Bunny reports no buffering); error_rate = sessions with an
-    error / sessions. Each is 0 when what it divides by is 0.
+    error / sessions; playback_failure_rate = sessions with a fatal error / sessions;
+    rebuffer_frequency = buffer_start events / tracked minutes watched (the watch time
+    they fell in, rebuffering included). Each is 0 when what it divides by is 0.
     """
     return StreamFigures(
         total_watch_seconds=total_watch_seconds,
         avg_watch_seconds=total_watch_seconds / unique_viewers if unique_viewers else 0.0,
         buffer_ratio=buffer_seconds / tracked_watch_seconds if tracked_watch_seconds else 0.0,
         error_rate=error_sessions / sessions if sessions else 0.0,
+        playback_failure_rate=fatal_error_sessions / sessions if sessions else 0.0,
+        rebuffer_frequency=(
+            rebuffer_count / (tracked_watch_seconds / 60) if tracked_watch_seconds else 0.0
+        ),
+    )
+
+
+def median_and_percentile_sql(*, source: str, group: list[str], value: str) -> str:
+    """SQL giving, per `group` of the rows of `source` (a subquery), the median and the
+    STARTUP_PERCENTILE-th percentile of `value` (NULLs left out), in the columns
+    `*group, median, upper, n`.
+
+    The same text on PostgreSQL and SQLite (which has no percentile functions), by row
+    numbers in value order: the median is the middle value, or the mean of the two middle
+    values of an even count (1,200 and 3,400 give 2,300); the percentile is the nearest
+    rank, the value at rank ceil(p/100 × n) (of 1,200 and 3,400, p95 is 3,400).
+    """
+    keys = ", ".join(group)
+    partition = f"PARTITION BY {keys}" if group else ""
+    pct = int(STARTUP_PERCENTILE)
+    return (
+        f"SELECT {keys}{', ' if group else ''}"
+        "AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN v END) AS median, "
+        f"MAX(CASE WHEN rn = ({pct} * n + 99) / 100 THEN v END) AS upper, MAX(n) AS n "
+        f"FROM (SELECT {keys}{', ' if group else ''}{value} AS v, "
+        f"ROW_NUMBER() OVER ({partition} ORDER BY {value}) AS rn, "
+        f"COUNT(*) OVER ({partition}) AS n FROM ({source}) src WHERE {value} IS NOT NULL) r"
+        + (f" GROUP BY {keys}" if group else "")
     )
 
 
@@ -92,6 +137,14 @@ class StreamDayParts:
     peak_concurrent_viewers: int = 0
     top_countries: list[dict[str, Any]] = field(default_factory=list)
     device_breakdown: dict[str, int] = field(default_factory=dict)
+    # Video quality (SPEC §6.5). The startup percentiles are the day's own (a range's
+    # are computed from its sessions, they do not combine from days).
+    startup_time_median_ms: float | None = None
+    startup_time_p95_ms: float | None = None
+    startup_sessions: int = 0
+    exits_before_start: int = 0
+    fatal_error_sessions: int = 0
+    rebuffer_count: int = 0
 
     @classmethod
     def of_row(cls, row: StreamStats) -> StreamDayParts:
@@ -106,6 +159,12 @@ class StreamDayParts:
             peak_concurrent_viewers=row.peak_concurrent_viewers,
             top_countries=row.top_countries,
             device_breakdown=row.device_breakdown,
+            startup_time_median_ms=row.startup_time_median_ms,
+            startup_time_p95_ms=row.startup_time_p95_ms,
+            startup_sessions=row.startup_sessions,
+            exits_before_start=row.exits_before_start,
+            fatal_error_sessions=row.fatal_error_sessions,
+            rebuffer_count=row.rebuffer_count,
         )
 
 
@@ -128,6 +187,8 @@ def stream_stats_row(
         tracked_watch_seconds=parts.tracked_watch_seconds,
         buffer_seconds=parts.buffer_seconds,
         error_sessions=parts.error_sessions,
+        fatal_error_sessions=parts.fatal_error_sessions,
+        rebuffer_count=parts.rebuffer_count,
     )
     return StreamStats(
         stream_id=stream_id,
@@ -145,6 +206,14 @@ def stream_stats_row(
         top_countries=parts.top_countries,
         device_breakdown=dict(sorted(parts.device_breakdown.items())),
         event_count=parts.event_count,
+        startup_time_median_ms=parts.startup_time_median_ms,
+        startup_time_p95_ms=parts.startup_time_p95_ms,
+        startup_sessions=parts.startup_sessions,
+        exits_before_start=parts.exits_before_start,
+        fatal_error_sessions=parts.fatal_error_sessions,
+        playback_failure_rate=figures.playback_failure_rate,
+        rebuffer_count=parts.rebuffer_count,
+        rebuffer_frequency=figures.rebuffer_frequency,
         last_calculated_at=calculated_at,
     )
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis, pages
+from . import apis, live_apis, pages
 
 urlpatterns = [
     path(
@@ -22,7 +22,18 @@ urlpatterns = [
         apis.BunnySyncApi.as_view(),
         name="stream-stats-bunny-sync",
     ),
-    # After `summary` and `bunny-sync`, so those two never resolve as stream keys. Any key
+    path(
+        "admin/analytics/streams/<slug:key>/audience",
+        apis.StreamAudienceApi.as_view(),
+        name="stream-audience",
+    ),
+    path(
+        "admin/analytics/streams/<slug:key>/live",
+        live_apis.StreamLiveViewersApi.as_view(),
+        name="stream-live-viewers",
+    ),
+    path("admin/analytics/live", live_apis.LiveViewersOverviewApi.as_view(), name="live-viewers"),
+    # After `summary`, `bunny-sync` and the per-stream reports above, so those two never resolve as stream keys. Any key
     # (`path:`) reaches the view, which answers 401/403/404 as its schema says; a key
     # that is no slug would otherwise fall through to the admin's catch-all login redirect.
     path(

@@ -25,6 +25,6 @@ def unpartition(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("analytics", "0003_intraday_usage")]
+    dependencies = [("analytics", "0004_user_activity")]
 
     operations = [migrations.RunPython(partition, unpartition)]

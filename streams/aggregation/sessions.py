@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import PlaybackEvent, PlaybackEventType, ViewerSession, ViewerSessionDay
-from ..session_rules import BUFFERING, GAP_CAP_HEARTBEATS, PLAYING, STATE_AFTER
+from ..session_rules import BUFFERING, GAP_CAP_HEARTBEATS, PLAYING, STARTUP_MS_MAX, STATE_AFTER
 from .sql import _Sql, _t
 
 # Stored instants and their epoch seconds may differ by rounding: ranges are compared
@@ -99,12 +99,24 @@ def _events_sessionize(sql: _Sql, *, full: bool, timeout: float, heartbeat: floa
     state_of_latest = " ".join(
         f"WHEN anchor_rn = last_{state} THEN %(state_{state})s" for state in states
     )
+    # Video quality (SPEC §6.5) from `extra`: a play's startupMs, an error marked fatal,
+    # a reported video duration; read only where an event has an extra at all.
+    startup = sql.json_number("e.extra", "startupMs")
+    duration = sql.json_number("e.extra", "duration")
     sql.temp_table(
         "agg_events",
         f"""
         WITH ev AS (
             SELECT e.id, e.stream_id, e.client_id, e.session_id AS old_session_id, e.type,
-                   e.occurred_at, e.country, e.device, {sql.epoch("e.occurred_at")} AS t
+                   e.occurred_at, e.country, e.device, {sql.epoch("e.occurred_at")} AS t,
+                   e.video_time,
+                   CASE WHEN e.type = %(play_type)s AND e.extra IS NOT NULL
+                             AND {startup} BETWEEN 0 AND %(startup_max)s
+                        THEN {startup} END AS startup_ms,
+                   CASE WHEN e.type = %(error_type)s AND e.extra IS NOT NULL
+                             AND {sql.json_true("e.extra", "fatal")} THEN 1 ELSE 0 END AS fatal,
+                   CASE WHEN e.extra IS NOT NULL AND {duration} > 0 THEN {duration} END
+                       AS duration
             FROM {events} e {in_scope}
         ), neighbours AS (
             SELECT ev.*, t - LAG(t) OVER w AS since_prev, LEAD(t) OVER w - t AS until_next,
@@ -129,7 +141,7 @@ def _events_sessionize(sql: _Sql, *, full: bool, timeout: float, heartbeat: floa
             FROM latest
         )
         SELECT id, stream_id, client_id, old_session_id, type, occurred_at, country, device,
-               t, session_no, is_start, is_last, state,
+               t, session_no, is_start, is_last, state, video_time, startup_ms, fatal, duration,
                CASE WHEN state = %(state_playing)s AND is_last = 0 THEN {capped_gap} ELSE 0 END
                    AS play_span,
                CASE WHEN state = %(state_buffering)s AND is_last = 0 THEN {capped_gap} ELSE 0 END
@@ -147,6 +159,9 @@ def _events_sessionize(sql: _Sql, *, full: bool, timeout: float, heartbeat: floa
             "state_playing": PLAYING,
             "state_buffering": BUFFERING,
             "heartbeat_type": PlaybackEventType.HEARTBEAT.value,
+            "play_type": PlaybackEventType.PLAY.value,
+            "error_type": PlaybackEventType.ERROR.value,
+            "startup_max": STARTUP_MS_MAX,
         },
     )
 
@@ -154,12 +169,21 @@ def _events_sessionize(sql: _Sql, *, full: bool, timeout: float, heartbeat: floa
 def _sessions_sum(sql: _Sql) -> None:
     """agg_sessions: one row per rebuilt session with its figures and `final_id`, the id
     most of its events already had — unless an earlier session (after a split) claimed
-    that id first, or it is not a stored session of the same client (NULL: a new row)."""
+    that id first, or it is not a stored session of the same client (NULL: a new row).
+
+    A session's startup time is its first play's that has one (`firsts`, read from the
+    few play events carrying one)."""
     sessions = _t(ViewerSession)
     sql.temp_table(
         "agg_sessions",
         f"""
-        WITH g AS (
+        WITH firsts AS (
+            SELECT {_SESSION}, startup_ms FROM (
+                SELECT {_SESSION}, startup_ms, ROW_NUMBER() OVER (
+                    PARTITION BY {_SESSION} ORDER BY t, id) AS nth
+                FROM agg_events WHERE startup_ms IS NOT NULL) p
+            WHERE nth = 1
+        ), g AS (
             SELECT {_SESSION},
                    MIN(occurred_at) AS started_at, MAX(occurred_at) AS last_event_at,
                    MIN(t) AS start_t, MAX(t) AS last_t,
@@ -173,16 +197,22 @@ def _sessions_sum(sql: _Sql) -> None:
                    MAX(CASE WHEN is_start = 1 THEN device END) AS device,
                    MAX(CASE WHEN type = %(ended)s THEN t END) AS ended_t,
                    MAX(CASE WHEN is_last = 1 THEN state END) AS last_state,
-                   MIN(old_session_id) AS candidate_id
+                   MIN(old_session_id) AS candidate_id,
+                   SUM(CASE WHEN type = %(play)s THEN 1 ELSE 0 END) AS play_count,
+                   SUM(fatal) AS fatal_error_count,
+                   MAX(video_time) AS furthest_video_time,
+                   MAX(duration) AS video_duration
             FROM agg_events GROUP BY {_SESSION}
         )
-        SELECT g.*, CASE WHEN ROW_NUMBER() OVER (PARTITION BY g.candidate_id ORDER BY g.start_t) = 1
+        SELECT g.*, f.startup_ms, CASE WHEN ROW_NUMBER() OVER (PARTITION BY g.candidate_id ORDER BY g.start_t) = 1
                           AND EXISTS (SELECT 1 FROM {sessions} s WHERE s.id = g.candidate_id
                                       AND s.stream_id = g.stream_id AND s.client_id = g.client_id)
                          THEN g.candidate_id END AS final_id
-        FROM g
+        FROM g LEFT JOIN firsts f ON f.stream_id = g.stream_id AND f.client_id = g.client_id
+             AND f.session_no = g.session_no
         """,
         {
+            "play": PlaybackEventType.PLAY.value,
             "buffer_start": PlaybackEventType.BUFFER_START.value,
             "error": PlaybackEventType.ERROR.value,
             "ended": PlaybackEventType.ENDED.value,
@@ -233,7 +263,10 @@ def _sessions_store(sql: _Sql, *, stale_before: float) -> None:
             watch_seconds = g.playing_seconds + g.buffer_seconds,
             buffer_count = g.buffer_count, error_count = g.error_count,
             event_count = g.event_count, country = g.country, device = g.device,
-            finalized = ({finalized}), player_state = {player_state}, ended_at = {ended_at}
+            finalized = ({finalized}), player_state = {player_state}, ended_at = {ended_at},
+            play_count = g.play_count, fatal_error_count = g.fatal_error_count,
+            startup_ms = g.startup_ms, furthest_video_time = g.furthest_video_time,
+            video_duration = g.video_duration
         FROM agg_sessions g WHERE {sessions}.id = g.final_id
         """,
         params,
@@ -241,11 +274,13 @@ def _sessions_store(sql: _Sql, *, stale_before: float) -> None:
     insert = f"""
         INSERT INTO {sessions} (stream_id, client_id, started_at, last_event_at, ended_at,
             watch_seconds, playing_seconds, buffer_seconds, buffer_count, error_count,
-            event_count, country, device, player_state, finalized)
+            event_count, country, device, player_state, finalized, play_count,
+            fatal_error_count, startup_ms, furthest_video_time, video_duration)
         SELECT g.stream_id, g.client_id, g.started_at, g.last_event_at, {ended_at},
                g.playing_seconds + g.buffer_seconds, g.playing_seconds, g.buffer_seconds,
                g.buffer_count, g.error_count, g.event_count, g.country, g.device,
-               {player_state}, {finalized}
+               {player_state}, {finalized}, g.play_count, g.fatal_error_count, g.startup_ms,
+               g.furthest_video_time, g.video_duration
         FROM agg_sessions g WHERE g.final_id IS NULL
     """
     if sql.pg:
@@ -289,11 +324,12 @@ def _session_days_store(sql: _Sql) -> None:
     sql.execute(
         f"""
         INSERT INTO {session_days} (session_id, stream_id, day, playing_seconds, buffer_seconds,
-                                    event_count)
+                                    event_count, buffer_count)
         WITH per_start_day AS (
             SELECT {_SESSION}, {day_no} AS day_no,
                    SUM({sql.least("play_span", left)}) AS play,
                    SUM({sql.least("buffer_span", left)}) AS buffering, COUNT(*) AS n,
+                   SUM(CASE WHEN type = %(buffer_start)s THEN 1 ELSE 0 END) AS rebuffers,
                    SUM({sql.greatest("0", f"play_span - {left}")}) AS play_after,
                    SUM({sql.greatest("0", f"buffer_span - {left}")}) AS buffering_after,
                    SUM(CASE WHEN t + play_span + buffer_span > {day_end} THEN 1 ELSE 0 END)
@@ -303,27 +339,28 @@ def _session_days_store(sql: _Sql) -> None:
             SELECT {_SESSION}, start_t - opening AS a, opening AS play
             FROM agg_sessions WHERE opening > 0
         ), pieces AS (
-            SELECT {_SESSION}, day_no, play, buffering, n FROM per_start_day
+            SELECT {_SESSION}, day_no, play, buffering, n, rebuffers FROM per_start_day
             UNION ALL
-            SELECT {_SESSION}, day_no + 1, play_after, buffering_after, 0
+            SELECT {_SESSION}, day_no + 1, play_after, buffering_after, 0, 0
             FROM per_start_day WHERE crossing > 0
             UNION ALL
-            SELECT {_SESSION}, {opening_day}, {sql.least("play", opening_left)}, 0, 0
+            SELECT {_SESSION}, {opening_day}, {sql.least("play", opening_left)}, 0, 0, 0
             FROM openings
             UNION ALL
             SELECT {_SESSION}, {opening_day} + 1,
-                   {sql.greatest("0", f"play - {opening_left}")}, 0, 0
+                   {sql.greatest("0", f"play - {opening_left}")}, 0, 0, 0
             FROM openings WHERE a + play > {opening_end}
         ), per_day AS (
             SELECT {_SESSION}, day_no, SUM(play) AS play, SUM(buffering) AS buffering,
-                   SUM(n) AS n
+                   SUM(n) AS n, SUM(rebuffers) AS rebuffers
             FROM pieces GROUP BY {_SESSION}, day_no
         )
         SELECT g.final_id, g.stream_id, {sql.day_from_no("d.day_no")}, d.play, d.buffering,
-               d.n
+               d.n, d.rebuffers
         FROM per_day d JOIN agg_sessions g ON d.stream_id = g.stream_id
              AND d.client_id = g.client_id AND d.session_no = g.session_no
-        """
+        """,
+        {"buffer_start": PlaybackEventType.BUFFER_START.value},
     )
 
 

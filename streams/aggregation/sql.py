@@ -72,6 +72,30 @@ class _Sql:
             return f"(DATE '1970-01-01' + CAST({expr} AS integer))"
         return f"date(({expr}) * %(day_seconds)s, 'unixepoch')"
 
+    def json_number(self, col: str, key: str) -> str:
+        """`col`'s JSON member `key` when it is a number, else NULL (a string or an object
+        there reads as missing, never as an error that would stop the run)."""
+        if self.pg:
+            return (
+                f"CASE WHEN jsonb_typeof({col} -> '{key}') = 'number' "
+                f"THEN CAST({col} ->> '{key}' AS float8) END"
+            )
+        return (
+            f"CASE WHEN json_type({col}, '$.{key}') IN ('integer', 'real') "
+            f"THEN CAST(json_extract({col}, '$.{key}') AS REAL) END"
+        )
+
+    def json_true(self, col: str, key: str) -> str:
+        """Whether `col`'s JSON member `key` is the JSON value true (NULL or false otherwise)."""
+        if self.pg:
+            return f"(jsonb_typeof({col} -> '{key}') = 'boolean' AND ({col} ->> '{key}') = 'true')"
+        return f"(json_type({col}, '$.{key}') = 'true')"
+
+    def floor(self, expr: str) -> str:
+        """The whole part of a non-negative number (SQLite's CAST truncates; PostgreSQL's
+        would round)."""
+        return f"FLOOR({expr})" if self.pg else f"CAST({expr} AS INTEGER)"
+
     def least(self, a: str, b: str) -> str:
         return f"LEAST({a}, {b})" if self.pg else f"MIN({a}, {b})"
 

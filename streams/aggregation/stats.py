@@ -13,7 +13,13 @@ from datetime import date, datetime, timedelta
 from ..bunny import bunny_watch_by_stream_day
 from ..models import Device, StreamStats, ViewerSession, ViewerSessionDay
 from ..session_rules import GAP_CAP_HEARTBEATS
-from ..stream_figures import StreamDayParts, stream_stats_row, stream_stats_write, top_countries
+from ..stream_figures import (
+    StreamDayParts,
+    median_and_percentile_sql,
+    stream_stats_row,
+    stream_stats_write,
+    top_countries,
+)
 from .sql import DAY, _Sql, _t
 
 _EPOCH_DATE = date(1970, 1, 1)
@@ -93,21 +99,43 @@ def _day_parts(sql: _Sql) -> dict[tuple[int, int], StreamDayParts]:
         f"AND {sql.before('s.started_at', 'd.day_end', '<')}"
     )
     counted: dict[tuple[int, int], dict] = defaultdict(dict)
-    # Sessions, unique viewers and error sessions count on the day a session starts.
-    for stream_id, day_no, count, unique, errors in sql.fetchall(
+    # Sessions, unique viewers, error sessions, exits before video start (a play and no
+    # playing time) and sessions with a fatal error count on the day a session starts.
+    for stream_id, day_no, count, unique, errors, exits, fatal in sql.fetchall(
         f"SELECT d.stream_id, d.day_no, COUNT(*), COUNT(DISTINCT s.client_id), "
-        f"SUM(CASE WHEN s.error_count > 0 THEN 1 ELSE 0 END) "
+        f"SUM(CASE WHEN s.error_count > 0 THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN s.play_count > 0 AND s.playing_seconds = 0 THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN s.fatal_error_count > 0 THEN 1 ELSE 0 END) "
         f"FROM agg_days d JOIN {sessions} s ON {starts_in_day} WHERE {_NOT_BOT} "
         "GROUP BY d.stream_id, d.day_no",
         _NOT_BOT_PARAMS,
     ):
         counted[(stream_id, day_no)].update(
-            sessions=count, unique_viewers=unique, error_sessions=errors
+            sessions=count,
+            unique_viewers=unique,
+            error_sessions=errors,
+            exits_before_start=exits or 0,
+            fatal_error_sessions=fatal or 0,
+        )
+    # Video startup time: median and p95 over the day's sessions that have one.
+    for stream_id, day_no, median, upper, n in sql.fetchall(
+        median_and_percentile_sql(
+            source=f"SELECT d.stream_id, d.day_no, s.startup_ms FROM agg_days d "
+            f"JOIN {sessions} s ON {starts_in_day} WHERE {_NOT_BOT}",
+            group=["stream_id", "day_no"],
+            value="startup_ms",
+        ),
+        _NOT_BOT_PARAMS,
+    ):
+        counted[(stream_id, day_no)].update(
+            startup_time_median_ms=float(median),
+            startup_time_p95_ms=float(upper),
+            startup_sessions=int(n),
         )
     # Watch time counts where it fell.
-    for stream_id, day_no, playing, buffering, events in sql.fetchall(
+    for stream_id, day_no, playing, buffering, events, rebuffers in sql.fetchall(
         f"SELECT d.stream_id, d.day_no, SUM(sd.playing_seconds), SUM(sd.buffer_seconds), "
-        f"SUM(sd.event_count) FROM agg_days d JOIN {session_days} sd "
+        f"SUM(sd.event_count), SUM(sd.buffer_count) FROM agg_days d JOIN {session_days} sd "
         "ON sd.stream_id = d.stream_id AND sd.day = d.day "
         f"JOIN {sessions} s ON s.id = sd.session_id WHERE {_NOT_BOT} "
         "GROUP BY d.stream_id, d.day_no",
@@ -119,6 +147,7 @@ def _day_parts(sql: _Sql) -> dict[tuple[int, int], StreamDayParts]:
             tracked_watch_seconds=playing + buffering,
             buffer_seconds=buffering,
             event_count=events or 0,
+            rebuffer_count=rebuffers or 0,
         )
     for key, peak in _peaks(sql).items():
         counted[key]["peak_concurrent_viewers"] = peak

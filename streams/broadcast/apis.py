@@ -118,6 +118,8 @@ class StationPushIngestApi(BatchIngestionViewSet):
     """POST /api/broadcast/<station>/ingest — the playout pushes log, plays, requests and
     health with the station's ingest key."""
 
+    metrics_endpoint = "broadcast"
+
     @extend_schema(
         operation_id="broadcast_push_ingest",
         summary="Push a batch of broadcast data (playout → EchoNest)",

@@ -118,10 +118,13 @@ def lines_svg(
         coords = " ".join(
             f"{x_of(at):.1f},{base_y - value / top_value * plot_h:.1f}" for at, value in points
         )
+        # One series takes the theme's link colour (the dashboard CSS); several keep the
+        # colours of their legend, inline so that CSS cannot paint them all alike.
+        own_colour = f' style="stroke: {colour}"' if len(series) > 1 else ""
         parts.append(
             f'<polyline class="chart-line" data-series="{escape(name)}" points="{coords}" '
-            f'fill="none" stroke="{colour}" stroke-width="2" stroke-linejoin="round">'
-            f"<title>{escape(name)}</title></polyline>"
+            f'fill="none" stroke="{colour}"{own_colour} stroke-width="2" '
+            f'stroke-linejoin="round"><title>{escape(name)}</title></polyline>'
         )
     for fraction in (0.0, 0.5, 1.0):
         at = first + dt.timedelta(seconds=span * fraction)

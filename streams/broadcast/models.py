@@ -111,10 +111,60 @@ class ListenerSnapshot(models.Model):
 
     class Meta:
         ordering = ["-taken_at"]
-        indexes = [models.Index(fields=["encoder", "taken_at"], name="snapshot_encoder_time")]
+        indexes = [
+            models.Index(fields=["encoder", "taken_at"], name="snapshot_encoder_time"),
+            # The station totals group by poll round: a range on round_at per encoder.
+            models.Index(fields=["encoder", "round_at"], name="snapshot_encoder_round"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.encoder_id} @ {self.taken_at:%Y-%m-%d %H:%M:%S}: {self.listeners}"
+
+
+class ListenerHour(models.Model):
+    """Listener figures of one station-local hour, rolled up from the snapshots once the
+    hour is over (SPEC §9.3): per encoder, and (encoder empty) the station total per poll
+    round. The daily figures read these rows instead of the raw snapshots, so they keep
+    their answer after the snapshots behind them are purged.
+
+    A row per encoder holds only when a snapshot's count held in the hour; the station
+    row is written for every rolled-up hour, empty ones included, and marks it done."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="+", db_index=False)
+    encoder = models.ForeignKey(
+        StreamProvider,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: the station total per poll round.",
+    )
+    start = models.DateTimeField(help_text="Start of the local hour (stored in UTC).")
+    end = models.DateTimeField(help_text="Its end: one hour later, or earlier at a DST shift.")
+    observed_seconds = models.FloatField(help_text="Seconds a snapshot's count held.")
+    listener_seconds = models.FloatField(help_text="Count × seconds it held, summed.")
+    peak = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Largest count taken in the hour."
+    )
+
+    class Meta:
+        ordering = ["station", "start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "start", "encoder"],
+                condition=Q(encoder__isnull=False),
+                name="one_listener_hour_per_encoder",
+            ),
+            models.UniqueConstraint(
+                fields=["station", "start"],
+                condition=Q(encoder__isnull=True),
+                name="one_listener_hour_per_station",
+            ),
+        ]
+        indexes = [models.Index(fields=["station", "start"], name="listener_hour_station")]
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M} {self.encoder_id or 'total'}: {self.peak}"
 
 
 class ListenerSession(models.Model):
@@ -135,6 +185,8 @@ class ListenerSession(models.Model):
         indexes = [
             models.Index(fields=["encoder", "listener", "last_seen_at"], name="lsession_open"),
             models.Index(fields=["encoder", "started_at"], name="lsession_encoder_start"),
+            # Sessions overlapping a window end after its start: a range on last_seen_at.
+            models.Index(fields=["encoder", "last_seen_at"], name="lsession_encoder_seen"),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 """The precomputed play figures (SPEC §9.3, §9.4): `PlayStatsCache` per song and period
-and `HourlyPlayCount` per station-local hour — the one writer of both.
+and `HourlyPlayCount` per station-local hour — the one writer of both. The same hourly
+refresh also rolls up the listener hours that are over (`listener_rollup`).
 
 `broadcast_stats_refresh` recomputes a station's rows from its plays and replaces them
 in one transaction (Zulip style: recomputed from raw rows, never `+=`), so a rerun or a
@@ -21,7 +22,8 @@ from django.utils import timezone
 
 from echonest_analytics.locks import job_lock
 
-from .models import HourlyPlayCount, Play, PlayStatsCache, Station
+from .listener_rollup import listener_hours_refresh
+from .models import HourlyPlayCount, ListenerHour, Play, PlayStatsCache, Station
 from .selectors import local_period_start, station_timezone
 
 logger = logging.getLogger(__name__)
@@ -58,8 +60,22 @@ def broadcast_stats_refresh(
                 done[each.key] = {
                     "song_periods": _play_stats_refresh(station=each, now=now),
                     "hours": _hourly_play_counts_refresh(station=each),
+                    "listener_hours": listener_hours_refresh(station=each, now=now),
                 }
+        _statistics_refresh()
         return StatsRefreshSummary(stations=done)
+
+
+def _statistics_refresh() -> None:
+    """On PostgreSQL, ANALYZE the tables a refresh rewrote. Their rows were all replaced,
+    and with the planner's old estimate (a handful of rows) the top-songs read sorted the
+    station's whole ranking instead of stopping after `limit` rows (27 ms against 0.3 ms
+    over 3,000 songs)."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [m._meta.db_table for m in (PlayStatsCache, HourlyPlayCount, ListenerHour)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(tables)}")
 
 
 def _play_stats_refresh(*, station: Station, now: dt.datetime) -> int:

@@ -30,6 +30,7 @@ from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from echonest_analytics.locks import job_lock
+from echonest_analytics.metrics import poller_failures_record
 from streams.models import StreamProvider
 
 from .alerts import alert_open, alert_resolve
@@ -42,6 +43,7 @@ from .encoder_status import (
     icecast_status_parse,
     shoutcast_stats_parse,
 )
+from .listener_rollup import listener_hours_follow
 from .log import log_entry_write
 from .models import (
     ENCODER_PROVIDERS,
@@ -676,6 +678,12 @@ def _round_poll(*, round_at: datetime) -> PollSummary:
                 stream_down_open=(station.pk, result.encoder.external_id[:200]) in stream_down_open,
                 summary=summary,
             )
+    poller_failures_record(
+        (stations[r.encoder.stream.station.pk].key, r.encoder.external_id[:200], r.failure)
+        for r in readings
+        if r.failure
+    )
+    listener_hours_follow(stations=list(stations.values()), now=round_at)
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
 

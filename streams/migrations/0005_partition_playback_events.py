@@ -25,6 +25,6 @@ def unpartition(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("streams", "0003_bunny_video_stats")]
+    dependencies = [("streams", "0004_video_quality")]
 
     operations = [migrations.RunPython(partition, unpartition)]

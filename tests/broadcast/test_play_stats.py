@@ -126,3 +126,15 @@ def test_management_command_refreshes_one_station(capsys):
     call_command("broadcast_refresh", "--station", "one-fm")
     assert "one-fm" in capsys.readouterr().out
     assert PlayStatsCache.objects.filter(station=station, period="all").count() == 1
+
+
+def test_ten_plays_of_which_three_under_30_seconds_give_skip_count_3():
+    station = make_station()
+    tune = song(station, "1", "Nightcall")
+    lengths = [5_000, 12_000, 29_999, 30_000, 31_000, 60_000, 120_000, 180_000, 200_000, 240_000]
+    for n, played_ms in enumerate(lengths):
+        play(station, tune, minutes(5 * n), played_ms=played_ms)
+    broadcast_stats_refresh(station=station, now=minutes(60))
+    [row] = top_songs(station=station, period="all")
+    assert (row["play_count"], row["skip_count"]) == (10, 3)
+    assert row["total_played_ms"] == sum(lengths)

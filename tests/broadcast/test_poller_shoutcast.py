@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
-from streams.broadcast.models import ListenerSnapshot, Play
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from streams.broadcast.models import ListenerHour, ListenerSnapshot, Play
 from streams.broadcast.poller import listeners_poll
+from streams.broadcast.selectors import listeners_daily
 
 from .poller_support import *  # noqa: F403 - the fixtures
 from .poller_support import at, encoder_add
@@ -105,3 +110,28 @@ def test_shoutcast_title_changes_become_plays_with_the_station_total_at_start(st
     # Both sids name the same song: one Song row per (station, title).
     assert len({p.song_id for p in plays}) == 2
     assert server.count("/stats") == 4  # one request per sid per round
+
+
+def test_poll_rounds_roll_up_the_hours_that_settled(station, stand_in):
+    """The poller rolls up at most two settled hours a round (from local midnight of the
+    first snapshot); the day it answers from them is the day the raw snapshots give."""
+    server = stand_in()
+    server.routes["/stats"] = (200, shoutcast_up(17, "Lata Mangeshkar - Lag Jaa Gale"), 0)
+    encoder_add(station, provider="shoutcast", external_id="1", url=server.url)
+    start = datetime(2026, 6, 1, 9, 58, tzinfo=UTC)  # the station's timezone is UTC
+    rounds = [start + timedelta(seconds=30 * i) for i in range(10)]  # to 10:02:30
+
+    for n, now in enumerate(rounds):
+        listeners_poll(now=now)
+        if n == 0:  # 00:00–02:00, nothing polled in them
+            assert ListenerHour.objects.filter(encoder__isnull=True).count() == 2
+
+    hours = ListenerHour.objects.filter(encoder__isnull=True).order_by("start")
+    assert [h.start.hour for h in hours] == list(range(10))  # 09:00–10:00 once 10:02 came
+    nine = ListenerHour.objects.get(encoder__isnull=False, start=start.replace(minute=0))
+    assert nine.peak == 17 and nine.observed_seconds == pytest.approx(120.0, abs=1.0)
+    day = date(2026, 6, 1)
+    now = rounds[-1] + timedelta(seconds=30)
+    from_rollup = listeners_daily(station=station, date_from=day, date_to=day, now=now)
+    ListenerHour.objects.all().delete()
+    assert listeners_daily(station=station, date_from=day, date_to=day, now=now) == from_rollup

@@ -59,3 +59,37 @@ def test_by_local_hour_top_songs_and_requesters():
     ]
     assert figures["shares"] == {"approved": None, "denied": None, "expired": None}
     assert figures["response_seconds"] == {"median": None, "mean": None}
+
+
+def test_shares_are_0_6_0_2_0_2_with_the_pending_ones_left_out(settings):
+    settings.BROADCAST_REQUEST_EXPIRY_HOURS = 24
+    station = make_station()
+    tune = song(station, "1", "Nightcall")
+    fresh = NOW - timedelta(hours=1)
+    for i in range(3):  # played
+        request(
+            station, f"p{i}", fresh, "played", played_at=fresh + timedelta(minutes=5), song=tune
+        )
+    for i in range(3):  # approved, not played yet, within the 24 h
+        request(station, f"a{i}", fresh, "approved", song=tune)
+    for i in range(2):
+        request(station, f"d{i}", fresh, "denied", song=tune)
+    request(station, "e1", T0, "approved", song=tune)  # 48 h old, never played: expired
+    request(station, "e2", T0, "pending", song=tune)  # 48 h old pending: expired too
+    for i in range(4):  # still pending: in no share
+        request(station, f"w{i}", fresh, "pending", song=tune)
+
+    figures = request_figures(station=station, period="all", now=NOW)
+
+    assert (figures["total"], figures["pending"], figures["expired"]) == (14, 4, 2)
+    assert (figures["approved"], figures["played"], figures["denied"]) == (3, 3, 2)
+    assert figures["shares"] == {"approved": 0.6, "denied": 0.2, "expired": 0.2}
+
+
+def test_a_request_played_90_seconds_after_it_was_made_counts_90_seconds():
+    station = make_station()
+    tune = song(station, "1", "Nightcall")
+    request(station, "r1", T0, "played", played_at=T0 + timedelta(seconds=90), song=tune)
+    request(station, "r2", T0, "denied", song=tune)  # not played: no response time
+    figures = request_figures(station=station, period="all", now=NOW)
+    assert figures["response_seconds"] == {"median": 90.0, "mean": 90.0}

@@ -65,3 +65,19 @@ def test_every_operation_with_input_declares_400(schema):
     for path, method, operation in operations(schema):
         if operation.get("parameters") or operation.get("requestBody"):
             assert "400" in operation["responses"], (method, path)
+
+
+def test_the_format_parameter_admits_the_empty_value_taken_as_absent(schema, admin_client_api):
+    formats = [
+        parameter["schema"]
+        for _, _, operation in operations(schema)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and parameter["name"] == "format"
+    ]
+    assert formats
+    for format_schema in formats:
+        assert {"type": "string", "maxLength": 0} in format_schema["anyOf"]
+        assert "json" in format_schema["anyOf"][0]["enum"]
+    response = admin_client_api.get("/admin/analytics/streams", {"format": ""})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")

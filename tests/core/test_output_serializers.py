@@ -17,6 +17,7 @@ from analytics.apis import UsageSummaryApi
 from streams.aggregation import stream_stats_recompute
 from streams.apis import (
     BunnySyncApi,
+    StreamAudienceApi,
     StreamStatsDetailApi,
     StreamStatsListApi,
     StreamStatsSummaryApi,
@@ -109,6 +110,21 @@ def test_the_stream_page_answers_what_its_output_serializer_describes(
     body = get_json(admin_client_api, f"/admin/analytics/streams/{key}", RANGE)
     assert len(body["days"]) == 2
     assert_described(StreamStatsDetailApi.OutputSerializer, body)
+
+
+@pytest.mark.parametrize("length", [None, 60])
+def test_audience_retention_answers_what_its_output_serializer_describes(
+    admin_client_api, watched, length
+):
+    if length:  # an on-demand video of known length: 101 points; else none
+        StreamProvider.objects.filter(stream__key="launch-party").update(config={"length": length})
+    body = get_json(
+        admin_client_api,
+        "/admin/analytics/streams/launch-party/audience",
+        {"day": T0.date().isoformat()},
+    )
+    assert len(body["points"]) == (101 if length else 0)
+    assert_described(StreamAudienceApi.OutputSerializer, body)
 
 
 def test_bunny_sync_answers_what_its_output_serializer_describes(staff_client, watched, settings):

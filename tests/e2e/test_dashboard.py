@@ -276,6 +276,12 @@ def test_staff_reads_filters_sorts_and_exports_the_stream_dashboard(
         "device_breakdown",
         "bunny",
         "last_calculated_at",
+        # SPEC §6.5's video quality, after §5.5's columns
+        "startup_time_median_ms",
+        "startup_time_p95_ms",
+        "exits_before_start",
+        "playback_failure_rate",
+        "rebuffer_frequency",
     ]
     by_stream = {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
     assert set(by_stream) == {"launch-party", "moonlight-show"}
@@ -298,7 +304,7 @@ def test_stream_pages_show_charts_and_the_bunny_block_only_for_bunny(
         "6m 00s",
         "33.3%",
     )
-    charts = page.locator("svg.stats-chart")
+    charts = page.locator(".stats-charts svg.stats-chart")  # the daily ones
     assert charts.count() == 3
     # 30 days in the default range: 30 bars in each bar chart, 30 points in the line.
     assert charts.nth(0).locator("rect.chart-bar").count() == 30
@@ -312,7 +318,11 @@ def test_stream_pages_show_charts_and_the_bunny_block_only_for_bunny(
     assert bunny.locator('[data-bunny="engagement_score"]').inner_text() == "72.5"
     assert bunny.locator('[data-bunny="country_views"]').inner_text() == "DE 7, FR 3"
     day_row = page.locator(f'#daily_list tr[data-day="{seeded.day}"] td')
-    assert [day_row.nth(i).inner_text() for i in range(day_row.count())] == [
+    cells = [day_row.nth(i).inner_text() for i in range(day_row.count())]
+    # Video quality: no startup reported, no exit before start, no fatal error.
+    assert cells[8:11] == ["\u2014", "0", "0%"], cells
+    assert float(cells[11]) >= 0
+    assert cells[:8] + cells[12:] == [
         seeded.day.isoformat(),
         "2",
         "2",
@@ -329,7 +339,8 @@ def test_stream_pages_show_charts_and_the_bunny_block_only_for_bunny(
     page.get_by_role("link", name="Moonlight show").click()
     page.wait_for_url("**/admin/analytics/streams/moonlight-show?**")
     assert page.locator("h1").inner_text() == "Moonlight show"
-    assert page.locator("svg.stats-chart").count() == 3
+    assert page.locator(".stats-charts svg.stats-chart").count() == 3
+    assert page.locator("#audience-retention svg.stats-chart-retention").count() == 1
     assert page.locator("#bunny-block").count() == 0
     assert page.get_by_text("Bunny Stream statistics").count() == 0
     assert kpi_values(page)["watch_time"] == "2m 00s"

@@ -344,7 +344,7 @@ def test_youtube_adapter_maps_iframe_api_states(page, live_server, settings, wai
     by_type = {e.type: e for e in events}
     assert by_type["buffer_start"].video_time == pytest.approx(1.5)
     assert by_type["pause"].video_time == pytest.approx(1.6)
-    assert by_type["error"].extra == {"source": "youtube", "code": 150}
+    assert by_type["error"].extra == {"source": "youtube", "code": 150, "fatal": True}
     assert by_type["ended"].video_time == pytest.approx(212.0)
     assert ViewerSession.objects.filter(stream=stream).count() == 1
 

@@ -385,3 +385,40 @@ USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 )
+
+
+class PrivateReplica(PrivatePostgres):
+    """A streaming replica of `primary` (a running PrivatePostgres): `pg_basebackup -R`
+    of it into a temporary directory of its own, started on another free port as a hot
+    standby. Stopped and removed by PID like the primary."""
+
+    def __init__(self, primary: PrivatePostgres) -> None:  # a copy of primary, no initdb
+        self.dir = Path(tempfile.mkdtemp(prefix="echonest-replica-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.data = self.dir / "data"
+        self.log = self.dir / "server.log"
+        self.port = free_port()
+        subprocess.run(
+            _as_postgres(
+                [
+                    postgres_bin("pg_basebackup"),
+                    "-h",
+                    HOST,
+                    "-p",
+                    str(primary.port),
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(self.data),
+                    "-R",  # standby.signal + primary_conninfo: it streams from the primary
+                    "-X",
+                    "stream",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )

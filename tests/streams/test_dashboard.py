@@ -371,7 +371,9 @@ def test_stream_page_html_shows_figures_charts_and_qoe(superuser_browser, watche
         "buffer_ratio": "4.2%",
         "error_rate": "50.0%",
     }
-    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="stats-chart') == 3
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" class="stats-chart'
+    assert html.count(svg) == 4  # three daily charts and the audience retention curve
+    assert html.count(f"{svg} stats-chart-retention") == 1
     for caption in (
         "Unique viewers per day",
         "Watch time per day",
@@ -380,6 +382,9 @@ def test_stream_page_html_shows_figures_charts_and_qoe(superuser_browser, watche
         assert f"<figcaption>{caption}</figcaption>" in html
     assert "Buffer ratio (range)</th><td>4.2%</td>" in html
     assert "Error rate (range)</th><td>50.0%</td>" in html
+    # Video quality (SPEC §6.5): no player here reports a startup time or a fatal error.
+    assert 'data-vq="startup_median"' in html and "How to read the video quality" in html
+    assert 'id="audience-retention"' in html
     # per-day QoE in the daily table
     assert f'<tr data-day="{DAY}">' in html
     assert "<td>4.2%</td>" in html and "<td>50.0%</td>" in html

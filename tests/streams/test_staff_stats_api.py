@@ -418,6 +418,12 @@ def test_list_csv_is_an_attachment_with_the_columns_in_order(admin_client_api, c
         "device_breakdown",
         "bunny",
         "last_calculated_at",
+        # SPEC §6.5's video quality, after §5.5's columns
+        "startup_time_median_ms",
+        "startup_time_p95_ms",
+        "exits_before_start",
+        "playback_failure_rate",
+        "rebuffer_frequency",
     ]
     assert len(rows) == 1 + 2  # header + one row per stream
 
@@ -494,6 +500,12 @@ def test_summary_csv_has_one_data_row_matching_the_json(admin_client_api, csv_po
         "top_countries",
         "device_breakdown",
         "last_calculated_at",
+        # SPEC §6.5's video quality, after §5.5's columns
+        "startup_time_median_ms",
+        "startup_time_p95_ms",
+        "exits_before_start",
+        "playback_failure_rate",
+        "rebuffer_frequency",
     ]
     row = dict(zip(header, values, strict=True))
     assert row["from"] == summary["from"]
@@ -506,6 +518,9 @@ def test_summary_csv_has_one_data_row_matching_the_json(admin_client_api, csv_po
     assert row["device_breakdown"] == "desktop:4;mobile:1"
     assert float(row["total_watch_seconds"]) == pytest.approx(summary["total_watch_seconds"])
     assert float(row["error_rate"]) == pytest.approx(summary["error_rate"], rel=1e-5)
+    # c-de-1 played and errored 5 s later: it played, so no exit before start; not fatal.
+    assert row["exits_before_start"] == "0" == str(summary["exits_before_start"])
+    assert row["startup_time_median_ms"] == "" and summary["startup_time_median_ms"] is None
 
 
 def test_csv_neutralises_a_title_that_starts_like_a_formula(admin_client_api, stream, send_batch):

@@ -39,6 +39,8 @@ def test_figures_of_one_viewer_watching_60_seconds_with_5_buffering_and_an_error
         "avg_watch_seconds": 60.0,
         "buffer_ratio": 0.083333,
         "error_rate": 1.0,
+        "playback_failure_rate": 0.0,  # no fatal error given
+        "rebuffer_frequency": 0.0,  # no rebuffer count given
     }
 
 

@@ -7,8 +7,10 @@ run builds the same events: `--users` users over `--days` days ending now, a
 different ~20 % of them active each day, 10 % anonymous events. Rows are
 generated one day at a time and written with binary COPY into the events table
 with its secondary indexes dropped (rebuilt afterwards, as a bulk load should),
-then every complete day is rolled up by the real rollup service and the API is
-timed through the full Django stack (test client: middleware, auth, view).
+then every complete day is rolled up by the real rollup service (its DailyActiveUser and
+UserActivity rows included) and the API is timed through the full Django stack (test
+client: middleware, auth, view). `--reuse` keeps a loaded database; one loaded before
+the UserActivity table existed gets it from its migration.
 
 `--at HH:MM` (repeatable; default 00:20 and 23:59) times the API as if it were that time
 of the UTC day: today's events are replaced by today's share up to that time (a full
@@ -22,6 +24,7 @@ PostgreSQL only: it refuses the embedded SQLite database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -45,6 +48,7 @@ from analytics.models import (
     IntradayActiveUser,
     IntradayEventCount,
     IntradayFill,
+    UserActivity,
 )
 from analytics.rollups import daily_rollup_recompute, intraday_usage_rebuild
 from echonest_analytics.days import day_start
@@ -191,7 +195,7 @@ class Command(BaseCommand):
             cursor.execute(
                 f"TRUNCATE {table}, {DailyRollup._meta.db_table}, {DailyActiveUser._meta.db_table}, "
                 f"{IntradayFill._meta.db_table}, {IntradayEventCount._meta.db_table}, "
-                f"{IntradayActiveUser._meta.db_table}"
+                f"{IntradayActiveUser._meta.db_table}, {UserActivity._meta.db_table}"
             )
             cursor.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -311,6 +315,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute(f"VACUUM ANALYZE {DailyActiveUser._meta.db_table}")
             cursor.execute(f"VACUUM ANALYZE {DailyRollup._meta.db_table}")
+            cursor.execute(f"VACUUM ANALYZE {UserActivity._meta.db_table}")
         self.stdout.write(
             f"rolled up {opts['days'] - 1} days in {time.perf_counter() - started:.1f} s"
         )
@@ -319,52 +324,39 @@ class Command(BaseCommand):
 
     def _measure(self, opts, *, now: dt.datetime, path: str) -> dict:
         url = f"/api/analytics/usage?days={opts['window']}"
-        client = Client()
-        timings: list[float] = []
         fills = list(IntradayFill.objects.filter(day=self.today))
         if path == "raw":  # the old path: no intraday rows, today read from raw events
             IntradayFill.objects.filter(day=self.today).delete()
         try:
-            with (
-                override_settings(
-                    ANALYTICS_DASH_KEY=BENCH_KEY, ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False
-                ),
-                mock.patch("django.utils.timezone.now", lambda: now),
-            ):
-                first = client.get(url, HTTP_X_DASH_KEY=BENCH_KEY)
-                if first.status_code != 200:
-                    raise CommandError(
-                        f"{url} answered {first.status_code}: {first.content[:200]!r}"
-                    )
-                for _ in range(10):  # warm-up: connection, plans, caches
-                    client.get(url, HTTP_X_DASH_KEY=BENCH_KEY)
-                for _ in range(opts["requests"]):
-                    started = time.perf_counter()
-                    response = client.get(url, HTTP_X_DASH_KEY=BENCH_KEY)
-                    timings.append((time.perf_counter() - started) * 1000)
-                    assert response.status_code == 200
+            body, timings = self._time_get(url, requests=opts["requests"], now=now)
         finally:
             if path == "raw":
                 IntradayFill.objects.bulk_create(fills, ignore_conflicts=True)
-        body = first.json()
         p50, p95, p99 = (percentile(timings, p) for p in (50, 95, 99))
-        verdict = "goal met" if p95 < 25 else ("floor met" if p95 < 250 else "FLOOR MISSED")
         self.stdout.write(
             f"GET {url} at {now:%H:%M} UTC, today {path}: p50 {p50:.1f} ms  p95 {p95:.1f} ms  "
             f"p99 {p99:.1f} ms  max {max(timings):.1f} ms  ({opts['requests']} requests; "
-            f"floor p95 < 250, goal < 25 -> {verdict}); answer: dau {body['dau']}, "
+            f"floor p95 < 250, goal < 25 -> {self._verdict(p95)}); answer: dau {body['dau']}, "
             f"wau {body['wau']}, mau {body['mau']}, total_events {body['total_events']:,}, "
             f"rolled_up_days {body['rolled_up_days']}"
         )
         return {"p95": p95, "body": {k: v for k, v in body.items() if k != "ts"}}
 
-    def _time_get(self, url: str, *, requests: int) -> tuple[dict, list[float]]:
-        """(the first answer's JSON, the milliseconds of `requests` timed GETs after a warm-up)."""
+    def _time_get(
+        self, url: str, *, requests: int, now: dt.datetime | None = None
+    ) -> tuple[dict, list[float]]:
+        """(the first answer's JSON, the milliseconds of `requests` timed GETs after a
+        warm-up), through the full Django stack; with `now`, Django's clock reads it."""
         client = Client()
         timings: list[float] = []
-        with override_settings(
-            ANALYTICS_DASH_KEY=BENCH_KEY, ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False
-        ):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(
+                override_settings(
+                    ANALYTICS_DASH_KEY=BENCH_KEY, ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False
+                )
+            )
+            if now is not None:
+                stack.enter_context(mock.patch("django.utils.timezone.now", lambda: now))
             first = client.get(url, HTTP_X_DASH_KEY=BENCH_KEY)
             if first.status_code != 200:
                 raise CommandError(f"{url} answered {first.status_code}: {first.content[:200]!r}")

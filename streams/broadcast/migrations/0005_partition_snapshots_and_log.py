@@ -25,6 +25,6 @@ def unpartition(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("broadcast", "0003_play_stats_station_rank")]
+    dependencies = [("broadcast", "0004_listener_hours")]
 
     operations = [migrations.RunPython(partition, unpartition)]

@@ -10,23 +10,40 @@
  *                                          builds that player and tracks it
  * docs/sdks.md has the embedding snippets and every option.
  *
- * Each adapter only translates its player's events into tracker calls (play, pause,
- * bufferStart, bufferEnd, ended, error); the tracker owns the state, so every player
+ * Each adapter only translates its player's events into tracker calls (requestPlay, play,
+ * pause, bufferStart, bufferEnd, ended, error); the tracker owns the state, so every player
  * produces the same event grammar: heartbeats only while playing, no pause after ended,
  * no buffer events before playback has started.
+ *
+ * Video quality (SPEC §6.5): requestPlay() marks the play request and play() the first
+ * frame, so the first play of a view carries extra.startupMs (request to first frame) and
+ * extra.duration (the video's length, when finite: on-demand). A view left before its
+ * first frame still sends its play (on page hide, with no startupMs), so it counts as an
+ * exit before video start; errors that stop playback carry extra.fatal: true.
  *
  * Delivery: events collect in a buffer that is sealed into a batch with a batchId (UUID)
  * every flushInterval seconds, on ended, and on page hide (sendBeacon, text/plain JSON).
  * A batch that fails (network error, 5xx) is retried with the same batchId, so the server
  * stores it exactly once; a 4xx batch is dropped (it can never succeed).
+ *
+ * Offline safety, as telemetry.js does it: every batch, the one still filling included,
+ * is written through to IndexedDB under its batchId, and leaves it only once the server
+ * has answered 2xx or 4xx. The next page (after a reload, a crash or a closed tab) sends
+ * what an earlier page left there, with the same batchId, so nothing is lost and nothing
+ * is stored twice. A batch still filling in another live tab is left to that tab (its
+ * Web Lock says it is alive); once the tab is gone the batch is taken over as it stands.
  */
 (function (global) {
   "use strict";
 
   if (global.EchoNestPlayer && global.EchoNestPlayer.version) return;
 
-  var VERSION = "1.0.0";
+  var VERSION = "1.1.0";
   var CLIENT_ID_KEY = "echonest.clientId";
+  var STORE = "batches";
+  var LOCK_PREFIX = "echonest-player:";
+  // Without Web Locks, a batch left filling is taken over once untouched this long.
+  var ABANDONED_AFTER_MS = 60000;
   var IDLE = "idle";
   var PLAYING = "playing";
   var PAUSED = "paused";
@@ -91,8 +108,141 @@
     maxPendingBatches: 50, // sealed batches kept for retry; the oldest are dropped beyond
     retryBaseMs: 1000,
     retryMaxMs: 60000,
+    persist: true, // IndexedDB write-through of unsent batches (offline, reloads, crashes)
+    dbName: "echonest-player",
+    restoreRetryMs: 5000, // look again for batches another tab was still filling
     onEvent: null, // function (event) called for every tracked event (debugging, UIs)
   };
+
+  // --- IndexedDB write-through (the shape of telemetry.js's queue) --------------------
+
+  var databases = {};
+
+  function openDb(name) {
+    if (!global.indexedDB) return Promise.resolve(null);
+    if (databases[name]) return databases[name];
+    databases[name] = new Promise(function (resolve) {
+      var request;
+      try {
+        request = global.indexedDB.open(name, 1);
+      } catch (e) {
+        resolve(null);
+        return;
+      }
+      request.onupgradeneeded = function () {
+        request.result.createObjectStore(STORE, { keyPath: "batchId" });
+      };
+      request.onsuccess = function () {
+        resolve(request.result);
+      };
+      request.onerror = function () {
+        warn("IndexedDB unavailable; unsent batches are kept in memory only");
+        resolve(null);
+      };
+      request.onblocked = function () {
+        resolve(null);
+      };
+    });
+    return databases[name];
+  }
+
+  /** Batch stores of one tracker: put, delete and read all; each never rejects. */
+  function batchStore(config) {
+    function database() {
+      return config.persist ? openDb(config.dbName) : Promise.resolve(null);
+    }
+    function write(fn) {
+      return database().then(function (db) {
+        if (!db) return;
+        return new Promise(function (resolve) {
+          try {
+            var tx = db.transaction(STORE, "readwrite");
+            fn(tx.objectStore(STORE));
+            tx.oncomplete = resolve;
+            tx.onerror = tx.onabort = function () {
+              resolve();
+            };
+          } catch (e) {
+            resolve();
+          }
+        });
+      });
+    }
+    return {
+      put: function (record) {
+        return write(function (store) {
+          store.put(record);
+        });
+      },
+      remove: function (batchIds) {
+        if (!batchIds.length) return Promise.resolve();
+        return write(function (store) {
+          batchIds.forEach(function (id) {
+            store["delete"](id);
+          });
+        });
+      },
+      all: function () {
+        return database().then(function (db) {
+          if (!db) return [];
+          return new Promise(function (resolve) {
+            try {
+              var request = db.transaction(STORE, "readonly").objectStore(STORE).getAll();
+              request.onsuccess = function () {
+                resolve(request.result || []);
+              };
+              request.onerror = function () {
+                resolve([]);
+              };
+            } catch (e) {
+              resolve([]);
+            }
+          });
+        });
+      },
+    };
+  }
+
+  /** Owners (tracker ids) alive in some tab of this origin, or null when unknown. */
+  function liveOwners() {
+    var locks = global.navigator && global.navigator.locks;
+    if (!locks || typeof locks.query !== "function") return Promise.resolve(null);
+    return locks.query().then(
+      function (snapshot) {
+        var owners = {};
+        (snapshot.held || []).forEach(function (lock) {
+          if (lock.name && lock.name.indexOf(LOCK_PREFIX) === 0) {
+            owners[lock.name.slice(LOCK_PREFIX.length)] = true;
+          }
+        });
+        return owners;
+      },
+      function () {
+        return null;
+      }
+    );
+  }
+
+  /** Hold a Web Lock named after the tracker while its page lives; returns a release. */
+  function holdLiveLock(trackerId) {
+    var locks = global.navigator && global.navigator.locks;
+    var release = function () {};
+    if (!locks || typeof locks.request !== "function") return release;
+    try {
+      locks
+        .request(LOCK_PREFIX + trackerId, function () {
+          return new Promise(function (resolve) {
+            release = resolve;
+          });
+        })
+        .catch(function () {});
+    } catch (e) {
+      /* no locks: other tabs fall back to ABANDONED_AFTER_MS */
+    }
+    return function () {
+      release();
+    };
+  }
 
   function createTracker(options) {
     var config = {};
@@ -107,7 +257,12 @@
 
     var state = IDLE;
     var buffer = []; // events not yet sealed into a batch
-    var pending = []; // sealed batches {batchId, events}, oldest first
+    var bufferBatchId = null; // the batchId the buffer will be sealed under
+    var pending = []; // sealed batches {batchId, events, streamId, clientId}, oldest first
+    var trackerId = uuid4();
+    var store = batchStore(config);
+    var releaseLock = holdLiveLock(trackerId);
+    var restoreTimer = null;
     var sending = null;
     var failures = 0;
     var retryTimer = null;
@@ -116,10 +271,27 @@
     var timeSource = function () {
       return null;
     };
-    var stats = { events: 0, batchesSent: 0, retries: 0, dropped: 0, beacons: 0 };
+    var durationSource = function () {
+      return null;
+    };
+    var playRequestedAt = null; // performance.now() of a play request not yet playing
+    var stats = { events: 0, batchesSent: 0, retries: 0, dropped: 0, beacons: 0, restored: 0 };
 
-    function emit(type, extra) {
-      var event = { type: type, ts: new Date().toISOString() };
+    function record(batch, open) {
+      return {
+        batchId: batch.batchId,
+        endpoint: config.endpoint,
+        streamId: batch.streamId,
+        clientId: batch.clientId,
+        events: batch.events,
+        open: open,
+        owner: trackerId,
+        updatedAt: Date.now(),
+      };
+    }
+
+    function emit(type, extra, ts) {
+      var event = { type: type, ts: ts || new Date().toISOString() };
       var videoTime = null;
       try {
         videoTime = seconds(timeSource());
@@ -128,8 +300,21 @@
       }
       if (videoTime !== null) event.videoTime = videoTime;
       if (extra && typeof extra === "object") event.extra = extra;
+      if (!buffer.length) bufferBatchId = uuid4();
       buffer.push(event);
       stats.events += 1;
+      // Written through at once: a crash before the next flush loses nothing either.
+      store.put(
+        record(
+          {
+            batchId: bufferBatchId,
+            streamId: config.streamId,
+            clientId: config.clientId,
+            events: buffer.slice(),
+          },
+          true
+        )
+      );
       if (typeof config.onEvent === "function") {
         try {
           config.onEvent(event);
@@ -155,19 +340,83 @@
 
     function seal() {
       while (buffer.length) {
-        pending.push({ batchId: uuid4(), events: buffer.splice(0, config.maxBatch) });
+        var batch = {
+          batchId: bufferBatchId || uuid4(),
+          streamId: config.streamId,
+          clientId: config.clientId,
+          events: buffer.splice(0, config.maxBatch),
+        };
+        bufferBatchId = null;
+        pending.push(batch);
+        store.put(record(batch, false));
       }
+      bufferBatchId = buffer.length ? uuid4() : null;
+      dropOverflow();
+    }
+
+    function dropOverflow() {
       if (pending.length > config.maxPendingBatches) {
         var dropped = pending.splice(0, pending.length - config.maxPendingBatches);
         stats.dropped += dropped.length;
         warn("too many unsent batches: dropped the " + dropped.length + " oldest");
+        store.remove(
+          dropped.map(function (batch) {
+            return batch.batchId;
+          })
+        );
       }
+    }
+
+    function offline() {
+      return global.navigator && global.navigator.onLine === false;
+    }
+
+    /** Take over what IndexedDB holds that memory does not (earlier pages, beacons). */
+    function restore() {
+      if (restoreTimer) clearTimeout(restoreTimer);
+      restoreTimer = null;
+      return Promise.all([store.all(), liveOwners()]).then(function (found) {
+        var records = found[0];
+        var owners = found[1];
+        var known = {};
+        pending.forEach(function (batch) {
+          known[batch.batchId] = true;
+        });
+        if (bufferBatchId) known[bufferBatchId] = true;
+        var waiting = 0;
+        records.forEach(function (saved) {
+          if (known[saved.batchId] || saved.endpoint !== config.endpoint) return;
+          if (!saved.events || !saved.events.length || !saved.streamId || !saved.clientId) return;
+          if (saved.open && saved.owner !== trackerId) {
+            var alive = owners
+              ? owners[saved.owner]
+              : Date.now() - (saved.updatedAt || 0) < ABANDONED_AFTER_MS;
+            if (alive) {
+              waiting += 1; // another tab is still filling it
+              return;
+            }
+          }
+          var batch = {
+            batchId: saved.batchId,
+            streamId: saved.streamId,
+            clientId: saved.clientId,
+            events: saved.events,
+          };
+          pending.push(batch);
+          known[batch.batchId] = true;
+          stats.restored += 1;
+          if (saved.open || saved.owner !== trackerId) store.put(record(batch, false));
+        });
+        dropOverflow();
+        if (waiting) restoreTimer = setTimeout(restore, config.restoreRetryMs);
+        return sendNext();
+      });
     }
 
     function payload(batch) {
       return JSON.stringify({
-        streamId: config.streamId,
-        clientId: config.clientId,
+        streamId: batch.streamId || config.streamId,
+        clientId: batch.clientId || config.clientId,
         sentAt: new Date().toISOString(), // the send time, for the server's skew correction
         batchId: batch.batchId,
         events: batch.events,
@@ -190,6 +439,7 @@
 
     function sendNext() {
       if (sending || retryTimer || !pending.length) return sending || Promise.resolve();
+      if (offline()) return Promise.resolve(); // the online event sends
       var batch = pending[0];
       sending = global
         .fetch(config.endpoint, {
@@ -211,6 +461,7 @@
               }
               failures = 0;
               if (pending[0] === batch) pending.shift();
+              store.remove([batch.batchId]);
               return true;
             }
             retryLater(parseFloat(response.headers.get("Retry-After")) || 0);
@@ -241,6 +492,7 @@
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = null;
       seal();
+      if (offline()) return; // kept in memory and IndexedDB for later
       if (typeof global.navigator.sendBeacon !== "function") return flush();
       var left = [];
       pending.forEach(function (batch) {
@@ -257,8 +509,36 @@
         else left.push(batch);
       });
       // A batch a fetch is sending right now may go out twice (fetch and beacon): both
-      // carry its batchId, so the server keeps one copy.
+      // carry its batchId, so the server keeps one copy. Whether a beacon arrived is never
+      // known, so a beaconed batch stays in IndexedDB: the next page, or this one shown
+      // again, sends it once more and the server answers without storing it twice.
       pending = left;
+    }
+
+    function clock() {
+      var p = global.performance;
+      return p && typeof p.now === "function" ? p.now() : Date.now();
+    }
+
+    /** extra of a play event: the video's duration when it is finite (on-demand). */
+    function playExtra() {
+      var extra = {};
+      var duration = null;
+      try {
+        duration = seconds(durationSource());
+      } catch (e) {
+        duration = null;
+      }
+      if (duration) extra.duration = duration;
+      return extra;
+    }
+
+    /** A play requested and never started: send its play (no playing time follows). */
+    function sendUnstartedPlay(ts) {
+      if (playRequestedAt === null || (state !== IDLE && state !== ENDED)) return;
+      playRequestedAt = null;
+      var extra = playExtra();
+      emit("play", Object.keys(extra).length ? extra : null, ts);
     }
 
     var tracker = {
@@ -266,14 +546,32 @@
       setTimeSource: function (fn) {
         timeSource = fn;
       },
+      setDurationSource: function (fn) {
+        durationSource = fn;
+      },
+      /** The viewer (or autoplay) asked to play; play() at the first frame ends the wait. */
+      requestPlay: function () {
+        if ((state === IDLE || state === ENDED) && playRequestedAt === null) {
+          playRequestedAt = clock();
+        }
+      },
       state: function () {
         return state;
       },
       play: function () {
         if (state === PLAYING) return;
         if (state === BUFFERING) return tracker.bufferEnd();
+        var extra = null;
+        if (state === IDLE || state === ENDED) {
+          extra = playExtra();
+          if (playRequestedAt !== null) {
+            extra.startupMs = Math.max(0, Math.round(clock() - playRequestedAt));
+          }
+          if (!Object.keys(extra).length) extra = null;
+        }
+        playRequestedAt = null;
         state = PLAYING;
-        emit("play");
+        emit("play", extra);
         startHeartbeat();
       },
       pause: function () {
@@ -301,8 +599,13 @@
         emit("ended");
         flush();
       },
+      /** extra.fatal: true for an error that stopped playback (SPEC §6.5). */
       error: function (extra) {
-        emit("error", extra || {});
+        // The unstarted play and its fatal error share one instant: no playing time
+        // lies between them, so the session reads as an exit before video start.
+        var ts = new Date().toISOString();
+        if (extra && extra.fatal) sendUnstartedPlay(ts);
+        emit("error", extra || {}, ts);
       },
       flush: flush,
       flushWithBeacon: flushWithBeacon,
@@ -316,28 +619,52 @@
           retries: stats.retries,
           dropped: stats.dropped,
           beacons: stats.beacons,
+          restored: stats.restored,
           pending: pending.length,
           buffered: buffer.length,
         };
       },
+      restore: restore,
       destroy: function () {
         stopHeartbeat();
+        sendUnstartedPlay();
         flushWithBeacon();
+        if (restoreTimer) clearTimeout(restoreTimer);
+        releaseLock();
         global.removeEventListener("pagehide", onHide);
+        global.removeEventListener("pageshow", onShow);
+        global.removeEventListener("online", onOnline);
         global.document.removeEventListener("visibilitychange", onVisibility);
       },
     };
 
     function onHide() {
+      sendUnstartedPlay(); // the page goes away before the first frame: an exit before start
       flushWithBeacon();
     }
 
     function onVisibility() {
       if (global.document.visibilityState === "hidden") flushWithBeacon();
+      else restore();
+    }
+
+    function onShow(event) {
+      if (event.persisted) restore(); // back from the back/forward cache
+    }
+
+    function onOnline() {
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = null;
+      failures = 0;
+      sendNext();
     }
 
     global.addEventListener("pagehide", onHide);
+    global.addEventListener("pageshow", onShow);
+    global.addEventListener("online", onOnline);
     global.document.addEventListener("visibilitychange", onVisibility);
+    // Batches an earlier page stored but never had confirmed (offline, crashed, beacons).
+    restore();
     return tracker;
   }
 
@@ -370,7 +697,13 @@
     tracker.setTimeSource(function () {
       return video.currentTime;
     });
+    tracker.setDurationSource(function () {
+      return isFinite(video.duration) ? video.duration : null; // Infinity: live
+    });
 
+    video.addEventListener("play", function () {
+      tracker.requestPlay(); // the play request; "playing" below is the first frame
+    });
     video.addEventListener("playing", function () {
       tracker.play(); // also ends a buffering spell
     });
@@ -393,6 +726,7 @@
         source: "video",
         code: error ? error.code : null,
         message: error && error.message ? String(error.message).slice(0, 200) : "",
+        fatal: true, // a media element error stops playback
       });
     });
 
@@ -421,13 +755,18 @@
           video.src = src;
           return { engine: "native", hls: null };
         }
-        tracker.error({ source: "hls", code: "UNSUPPORTED", message: "no HLS support" });
+        tracker.error({ source: "hls", code: "UNSUPPORTED", message: "no HLS support", fatal: true });
         throw new Error("this browser cannot play HLS");
       }
       hls = new Hls(options.hlsConfig || {});
       hls.on(Hls.Events.ERROR, function (name, data) {
         if (data && data.fatal) {
-          tracker.error({ source: "hls.js", code: data.type, message: String(data.details || "") });
+          tracker.error({
+            source: "hls.js",
+            code: data.type,
+            message: String(data.details || ""),
+            fatal: true,
+          });
         }
       });
       hls.loadSource(src);
@@ -464,9 +803,13 @@
     // Created before the iframe finishes loading, so it sees the "ready" message.
     var player = new playerjs.Player(iframe);
     var lastSeconds = null;
+    var lastDuration = null;
     var bufferedAt = null;
     tracker.setTimeSource(function () {
       return lastSeconds;
+    });
+    tracker.setDurationSource(function () {
+      return lastDuration;
     });
     player.on("ready", function () {
       player.on("play", function () {
@@ -481,6 +824,7 @@
       });
       player.on("timeupdate", function (data) {
         if (data && data.seconds !== undefined) lastSeconds = data.seconds;
+        if (data && data.duration !== undefined) lastDuration = data.duration;
         if (bufferedAt !== null && lastSeconds !== null && lastSeconds > bufferedAt) {
           bufferedAt = null;
           tracker.bufferEnd();
@@ -523,7 +867,10 @@
   function youTubeState(tracker, state) {
     if (state === YT_STATES.PLAYING) tracker.play(); // also ends buffering
     else if (state === YT_STATES.PAUSED) tracker.pause();
-    else if (state === YT_STATES.BUFFERING) tracker.bufferStart();
+    else if (state === YT_STATES.BUFFERING) {
+      tracker.requestPlay(); // before the first frame, buffering is the play request
+      tracker.bufferStart();
+    }
     else if (state === YT_STATES.ENDED) tracker.ended();
     // -1 (unstarted) and 5 (cued) are before playback: nothing to record.
   }
@@ -546,6 +893,13 @@
       }
       return lastSeconds;
     });
+    tracker.setDurationSource(function () {
+      if (!player || typeof player.getDuration !== "function") return null;
+      // A live video has no fixed length; getDuration() is 0 before the metadata.
+      var data = typeof player.getVideoData === "function" ? player.getVideoData() : null;
+      if (data && data.isLive) return null;
+      return player.getDuration() || null;
+    });
     return loadYouTubeApi(options.apiUrl).then(function (YT) {
       return new Promise(function (resolve) {
         player = new YT.Player(element, {
@@ -559,7 +913,8 @@
               youTubeState(tracker, Number(event.data));
             },
             onError: function (event) {
-              tracker.error({ source: "youtube", code: event ? event.data : null });
+              // onError means the video cannot be played (invalid id, not embeddable …).
+              tracker.error({ source: "youtube", code: event ? event.data : null, fatal: true });
             },
           },
         });

@@ -11,7 +11,8 @@ from streams.broadcast.play_stats import broadcast_stats_refresh
 class Command(BaseCommand):
     help = (
         "Recompute PlayStatsCache and HourlyPlayCount from the plays of one station "
-        "(--station, its stream key) or of every station (the hourly beat job)."
+        "(--station, its stream key) or of every station (the hourly beat job), and roll "
+        "up the listener hours that are over into ListenerHour."
     )
 
     def add_arguments(self, parser):
@@ -29,5 +30,6 @@ class Command(BaseCommand):
             return
         for key, counts in summary.stations.items():
             self.stdout.write(
-                f"{key}: {counts['song_periods']} song-period rows, {counts['hours']} hours"
+                f"{key}: {counts['song_periods']} song-period rows, {counts['hours']} hours, "
+                f"{counts['listener_hours']} listener hours rolled up"
             )
