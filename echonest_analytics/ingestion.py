@@ -147,17 +147,17 @@ def refuse_duplicate_keys(body: bytes) -> None:
         raise IngestRejected("Body is nested too deeply.") from None
 
 
-def quotes_account_for(body: bytes, strings: int) -> bool:
-    """Whether `body` holds no JSON string beyond the `strings` its decoded value accounts for.
+def quotes_account_for(body: bytes, quotes: int) -> bool:
+    """Whether `body` holds no JSON string beyond those its decoded value accounts for.
 
     In a body without backslashes every string token (key or value) is two quote
-    characters, so counting quotes counts tokens. The caller counts the tokens its
-    decoded value needs at least: each key it decoded and each string value. A key
-    repeated in one object, or a key the schema ignores, is one token more, so True
-    proves that no object repeats a key. False (or any backslash) proves nothing: the
-    caller then runs `refuse_duplicate_keys`.
+    characters. The caller counts the quotes of the tokens its decoded value needs
+    at least (each key it decoded, each string value). A key repeated in one object,
+    or a key the schema ignores, is one token more, so True proves that no object
+    repeats a key. False (or any backslash) proves nothing: the caller then runs
+    `refuse_duplicate_keys`.
     """
-    return b"\\" not in body and body.count(b'"') == 2 * strings
+    return b"\\" not in body and body.count(b'"') == quotes
 
 
 def decode_body(
