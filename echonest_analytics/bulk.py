@@ -49,17 +49,25 @@ def _copy_plan(model: type[models.Model], columns: tuple[str, ...]) -> tuple[str
     return sql, [_copy_type(fields[c]) for c in columns]
 
 
+def copy_rows(
+    cursor, model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]
+) -> None:
+    """Binary COPY of `rows` on a psycopg `cursor` (PostgreSQL only), in its transaction."""
+    sql, types = _copy_plan(model, tuple(columns))
+    with cursor.copy(sql) as copy:
+        copy.set_types(types)
+        write = copy.write_row
+        for row in rows:
+            write(row)
+
+
 def insert_rows(
     model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]
 ) -> None:
     """Insert `rows` (tuples in the order of `columns`, column names as in the table)."""
     if connection.vendor == "postgresql":
-        sql, types = _copy_plan(model, tuple(columns))
         with connection.cursor() as cursor:
-            with cursor.cursor.copy(sql) as copy:
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
+            copy_rows(cursor.cursor, model, columns, rows)
         return
     attnames = {f.column: f.attname for f in model._meta.concrete_fields}
     names = [attnames[c] for c in columns]

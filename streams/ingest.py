@@ -2,13 +2,17 @@
 
 This is the hot path. One compiled msgspec schema decodes and type-checks the
 batch; the whole batch — its exactly-once key, the viewer-session updates and the
-events (binary COPY on PostgreSQL) — is written in one transaction.
+events (binary COPY on PostgreSQL) — is written in one transaction. On PostgreSQL
+that is three statements on one server-side-binding cursor (prepared after a few
+batches): the claim of the batch id folded with the locking read of the client's
+sessions, the session write, the COPY.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -17,12 +21,22 @@ import msgspec
 from django.conf import settings
 from django.db import connection, transaction
 
-from echonest_analytics.bulk import insert_rows
-from echonest_analytics.ingestion import IngestRejected, decode_body
+from echonest_analytics.bulk import copy_rows, insert_rows
+from echonest_analytics.ingestion import (
+    IngestRejected,
+    decode_body,
+    quotes_account_for,
+    refuse_duplicate_keys,
+)
 
 from .live_viewers import live_viewer_seen
 from .models import Device, PlaybackBatch, PlaybackEvent, Stream
-from .viewer_sessions import TimedEvent, viewer_sessions_extend
+from .viewer_sessions import (
+    sessions_locked,
+    sessions_locking_sql,
+    sessions_window,
+    viewer_sessions_extend,
+)
 
 MAX_EVENTS_PER_BATCH = 100
 MAX_EXTRA_BYTES = 2048
@@ -81,30 +95,45 @@ def _occurred_at(ts: datetime | None, sent_at: datetime | None, received_at: dat
     """Client time corrected for clock skew, never in the future."""
     if ts is None:
         return received_at
-    ts = _as_utc(ts)
-    occurred = received_at + (ts - _as_utc(sent_at)) if sent_at is not None else ts
-    return min(occurred, received_at)
+    if ts.tzinfo is not UTC:
+        ts = _as_utc(ts)
+    occurred = received_at + (ts - sent_at) if sent_at is not None else ts
+    return occurred if occurred < received_at else received_at
 
 
 def playback_batch_decode(
     body: bytes, *, received_at: datetime
 ) -> tuple[PlaybackBatchIn, list[datetime]]:
     """The validated batch and each event's corrected time, or IngestRejected naming the fault."""
-    batch: PlaybackBatchIn = decode_body(body, _decoder)
+    batch: PlaybackBatchIn = decode_body(body, _decoder, check_duplicates=False)
     details: dict[str, str] = {}
     occurred: list[datetime] = []
+    append = occurred.append
     oldest = received_at - timedelta(days=settings.PLAYBACK_EVENT_RETENTION_DAYS)
+    sent_at = batch.sentAt
+    if sent_at is not None:
+        sent_at = _as_utc(sent_at)
+    # Quote characters the decoded batch accounts for (`quotes_account_for`): streamId,
+    # clientId (key and value), the events key, sentAt and batchId when given.
+    quotes = 10 + 4 * (batch.sentAt is not None) + 4 * (batch.batchId is not None)
     for index, event in enumerate(batch.events):
-        if event.videoTime is not None and not math.isfinite(event.videoTime):
-            details[f"events[{index}].videoTime"] = "must be a finite number >= 0"
+        quotes += 4  # "type": "…"
+        video_time = event.videoTime
+        if video_time is not None:
+            quotes += 2
+            if not math.isfinite(video_time):
+                details[f"events[{index}].videoTime"] = "must be a finite number >= 0"
         if event.extra is not None:
             encoded = _encoder.encode(event.extra)
+            quotes += 2 + encoded.count(b'"')
             if len(encoded) > MAX_EXTRA_BYTES:
                 details[f"events[{index}].extra"] = f"larger than {MAX_EXTRA_BYTES} bytes"
             elif b"\\u0000" in encoded:
                 details[f"events[{index}].extra"] = "must not contain NUL characters"
+        if event.ts is not None:
+            quotes += 4
         try:
-            when = _occurred_at(event.ts, batch.sentAt, received_at)
+            when = _occurred_at(event.ts, sent_at, received_at)
         except (OverflowError, ValueError):
             details[f"events[{index}].ts"] = "out of range"
             continue
@@ -112,7 +141,9 @@ def playback_batch_decode(
             details[f"events[{index}].ts"] = (
                 f"older than the {settings.PLAYBACK_EVENT_RETENTION_DAYS}-day retention"
             )
-        occurred.append(when)
+        append(when)
+    if not quotes_account_for(body, quotes):  # a key may repeat: the exact check decides
+        refuse_duplicate_keys(body)
     if details:
         raise IngestRejected(
             "Invalid events: " + "; ".join(f"{k} {v}" for k, v in details.items()), details
@@ -126,24 +157,36 @@ def playback_batch_ingest(
     """Store one batch of playback events exactly once, or raise IngestRejected."""
     received_at = received_at or datetime.now(UTC)
     batch, occurred = playback_batch_decode(body, received_at=received_at)
-    timed = sorted(
-        (
-            TimedEvent(at=at, type=event.type, index=i)
-            for i, (event, at) in enumerate(zip(batch.events, occurred, strict=True))
-        ),
-        key=lambda e: (e.at, e.index),
-    )
-    with transaction.atomic():
-        claim = _batch_claim(
-            stream_key=batch.streamId,
-            batch_id=batch.batchId,
-            client_id=batch.clientId,
-            event_count=len(timed),
-            first_event_at=timed[0].at,
-            last_event_at=timed[-1].at,
-            received_at=received_at,
-        )
-        if claim is None:
+    events = batch.events
+    times = sorted(occurred)
+    if times == occurred:  # as sent (the usual case): no reordering
+        order = range(len(events))
+    else:  # by time, ties in the order sent
+        order = sorted(range(len(events)), key=occurred.__getitem__)
+    types = [events[i].type for i in order]
+    client_id = batch.clientId
+    lo, hi = sessions_window(times)
+    claim = {
+        "batch_id": batch.batchId,
+        "client_id": client_id,
+        "event_count": len(times),
+        "first_event_at": times[0],
+        "last_event_at": times[-1],
+        "received_at": received_at,
+    }
+    with transaction.atomic(), _ingest_cursor() as cursor:
+        if connection.vendor == "postgresql":
+            stream_id, sessions = _claim_and_lock(
+                cursor, stream_key=batch.streamId, claim=claim, lo=lo, hi=hi
+            )
+        else:
+            stream_id = _batch_claim(stream_key=batch.streamId, **claim)
+            sessions = (
+                sessions_locked(cursor, stream_id=stream_id, client_id=client_id, lo=lo, hi=hi)
+                if stream_id is not None
+                else []
+            )
+        if stream_id is None:
             previous = (
                 PlaybackBatch.objects.filter(batch_id=batch.batchId).first()
                 if batch.batchId is not None
@@ -155,43 +198,57 @@ def playback_batch_ingest(
                     {"streamId": "no stream has this key"},
                 )
             return IngestResult(ingested=previous.event_count)
-        stream_id = claim
         session_ids = viewer_sessions_extend(
+            cursor,
             stream_id=stream_id,
-            client_id=batch.clientId,
-            events=timed,
+            client_id=client_id,
+            times=times,
+            types=types,
+            rows=sessions,
             country=country,
             device=device,
         )
-        events = batch.events
-        insert_rows(
-            PlaybackEvent,
-            _EVENT_COLUMNS,
+        rows = (
             (
-                (
-                    stream_id,
-                    batch.clientId,
-                    session_id,
-                    event.type,
-                    events[event.index].videoTime,
-                    event.at,
-                    received_at,
-                    country,
-                    device,
-                    events[event.index].extra,
-                )
-                for event, session_id in zip(timed, session_ids, strict=True)
-            ),
+                stream_id,
+                client_id,
+                session_id,
+                event_type,
+                events[i].videoTime,
+                at,
+                received_at,
+                country,
+                device,
+                events[i].extra,
+            )
+            for i, at, event_type, session_id in zip(order, times, types, session_ids, strict=True)
         )
+        if connection.vendor == "postgresql":
+            copy_rows(cursor, PlaybackEvent, _EVENT_COLUMNS, rows)
+        else:
+            insert_rows(PlaybackEvent, _EVENT_COLUMNS, rows)
         if device != Device.BOT:
             # After commit, best effort: a Redis outage never fails the batch (SPEC §10).
-            seen_at = timed[-1].at
+            seen_at = times[-1]
             transaction.on_commit(
-                lambda: live_viewer_seen(
-                    stream_id=stream_id, client_id=batch.clientId, seen_at=seen_at
-                )
+                lambda: live_viewer_seen(stream_id=stream_id, client_id=client_id, seen_at=seen_at)
             )
-    return IngestResult(ingested=len(timed))
+    return IngestResult(ingested=len(times))
+
+
+@contextmanager
+def _ingest_cursor():
+    """The cursor a batch is written with. On PostgreSQL a server-side-binding psycopg
+    cursor on Django's connection (its statements are prepared once they repeat, and
+    its errors reach callers as Django's, so an outage is a 503); elsewhere Django's."""
+    with connection.cursor() as django_cursor:  # connects, and health-checks if configured
+        if connection.vendor != "postgresql":
+            yield django_cursor
+            return
+        import psycopg
+
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            yield cursor
 
 
 _BATCH_COLUMNS = (
@@ -202,10 +259,38 @@ _BATCH_COLUMNS = (
     "last_event_at",
     "received_at",
 )
+_BATCH_CASTS = ("uuid", "varchar", "integer", "timestamptz", "timestamptz", "timestamptz")
+
+# PostgreSQL: claim the batch id and lock the client's sessions in one statement. No row:
+# nothing claimed (unknown stream, or a batch id stored before); else the stream id and the
+# sessions that may take the batch's events (all NULL when there are none yet).
+_CLAIM_AND_LOCK = (
+    f"WITH claim AS (INSERT INTO {PlaybackBatch._meta.db_table} "
+    f"({', '.join(_BATCH_COLUMNS)}, stream_id, pending) "
+    f"SELECT {', '.join(f'%s::{cast}' for cast in _BATCH_CASTS)}, s.id, TRUE "
+    f"FROM {Stream._meta.db_table} s WHERE s.key = %s "
+    "ON CONFLICT (batch_id) DO NOTHING RETURNING stream_id) "
+    "SELECT claim.stream_id, v.* FROM claim LEFT JOIN LATERAL ("
+    f"{sessions_locking_sql('claim.stream_id', lock=True)}) v ON TRUE ORDER BY v.started_at"
+)
+
+
+def _claim_and_lock(
+    cursor, *, stream_key: str, claim: dict[str, Any], lo: datetime, hi: datetime
+) -> tuple[int | None, list[tuple]]:
+    cursor.execute(
+        _CLAIM_AND_LOCK,
+        [*(claim[name] for name in _BATCH_COLUMNS), stream_key, claim["client_id"], lo, hi],
+    )
+    rows = cursor.fetchall()
+    if not rows:
+        return None, []
+    return rows[0][0], [row[1:] for row in rows if row[1] is not None]
 
 
 def _batch_claim(*, stream_key: str, **values: Any) -> int | None:
-    """Record the batch for the stream with this key, in one statement; its stream id.
+    """Record the batch for the stream with this key, in one statement; its stream id
+    (SQLite: the sessions are read in a second one).
 
     None when nothing was written: the key names no stream, or the batchId was
     stored before (a retry) — the caller tells which.

@@ -157,7 +157,14 @@ class PlaybackEvent(models.Model):
     """A raw player event as received (append-only). Never holds the client IP."""
 
     id = models.BigAutoField(primary_key=True)
-    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint: it would check the stream of every event (100 lookups per
+    # batch at commit). Ingestion writes an event only beside its batch's PlaybackBatch
+    # row, in one transaction, and that row's constraint checks (and key-share locks) the
+    # same stream, so no event is stored for a missing stream. Deleting a stream deletes
+    # its events (on_delete, done by Django).
+    stream = models.ForeignKey(
+        Stream, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     client_id = models.CharField(max_length=64)
     # The session ingestion attached the event to. Raw rows are never rewritten: when the
     # aggregator later merges or splits sessions it keeps session ids where it can, and the

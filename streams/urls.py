@@ -5,7 +5,7 @@ from . import apis, live_apis, pages
 urlpatterns = [
     path(
         "analytics/events",
-        apis.PlaybackEventIngestApi.as_view({"post": "create"}),
+        apis.playback_events_ingest,
         name="playback-events-ingest",
     ),
     path("api/streams/<slug:key>", apis.StreamInfoApi.as_view(), name="stream-info"),

@@ -168,6 +168,43 @@ def test_repeated_keys_in_different_objects_are_fine(client, streams):
     assert PlaybackEvent.objects.count() == 2
 
 
+# A repeated key the quote count alone could miss: each \u0022 escape is one quote character
+# fewer in the text than in the re-encoded value, so two of them offset one repeated key.
+@pytest.mark.parametrize(
+    ("events", "key"),
+    [
+        (b'{"type": "error", "videoTime": 1, "extra": {"code": "A", "code": "B"}}', "code"),
+        (b'{"type": "error", "extra": {"a": {"b": 1, "b": 2}}}', "b"),
+        (b'{"type": "error", "extra": {"a": 1, "a": 2, "q": "\\u0022\\u0022"}}', "a"),
+        (
+            b'{"type": "play", "ts": "2026-11-21T10:00:00Z", "t\\u0073": "2026-11-21T10:00:05Z"}',
+            "ts",
+        ),
+        (b'{"type": "play", "note": 1, "note": 2}', "note"),
+    ],
+)
+@pytest.mark.django_db
+def test_a_key_repeated_anywhere_in_a_batch_is_refused(client, streams, events, key):
+    body = b'{"streamId": "first", "clientId": "c-1", "events": [' + events + b"]}"
+    response = post(client, "playback", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["details"] == {key: "duplicate key"}
+    assert PlaybackEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_keys_the_schema_ignores_and_explicit_nulls_are_fine(client, streams):
+    body = (
+        b'{"streamId": "first", "clientId": "c-1", "sentAt": null, "sdk": "web-2",'
+        b' "events": [{"type": "play", "ts": null, "videoTime": null, "extra": {"q": "\\""}},'
+        b' {"type": "heartbeat", "videoTime": 15, "extra": null, "seq": 2}]}'
+    )
+    response = post(client, "playback", body)
+    assert response.status_code == 202, response.content
+    assert sorted(PlaybackEvent.objects.values_list("type", flat=True)) == ["heartbeat", "play"]
+    assert PlaybackEvent.objects.get(type="play").extra == {"q": '"'}
+
+
 # --- chunked, through a real gunicorn --------------------------------------------------------
 
 

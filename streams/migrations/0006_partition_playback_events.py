@@ -25,6 +25,6 @@ def unpartition(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("streams", "0004_video_quality")]
+    dependencies = [("streams", "0005_playback_event_stream_unconstrained")]
 
     operations = [migrations.RunPython(partition, unpartition)]
