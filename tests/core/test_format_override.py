@@ -17,7 +17,7 @@ from django.test import Client
 
 from streams.aggregation import stream_stats_recompute
 from streams.models import Organizer, Stream, StreamProvider
-from streams.selectors import DAILY_COLUMNS, STATS_COLUMNS
+from streams.selectors import DAILY_COLUMNS, STATS_COLUMNS, VIDEO_QUALITY_COLUMNS
 from tests.streams.conftest import DESKTOP_UA, T0, batch, heartbeats
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +39,7 @@ SUMMARY_COLUMNS = [
     "top_countries",
     "device_breakdown",
     "last_calculated_at",
+    *VIDEO_QUALITY_COLUMNS,
 ]
 # path, CSV header row, a key only that report's JSON has
 CSV_REPORTS = [
