@@ -163,7 +163,7 @@ def edge_events(total: int, seed: int = 11):
         t = day0 + timedelta(days=rng.randint(0, 2), seconds=rng.uniform(-3600, 3600))
         for _ in range(min(total - len(rows), rng.randint(1, 25))):
             kind = rng.choice(kinds) if rng.random() < 0.5 else "heartbeat"
-            rows.append((stream, client, kind, None, t, t, country, device))
+            rows.append((stream, client, kind, None, t, t, country, device, None))
             t += timedelta(seconds=rng.choice(gaps))
     rng.shuffle(rows)
     return rows
@@ -197,7 +197,7 @@ def events_parquet(events, path: Path) -> int:
                 writer.write_table(pa.Table.from_arrays(columns, schema=schema))
             columns = [[] for _ in schema]
 
-        for stream, client, kind, _video, occurred, _received, country, device in events:
+        for stream, client, kind, _video, occurred, _received, country, device, _extra in events:
             written += 1
             for column, value in zip(
                 columns, (written, stream, client, kind, occurred, country, device), strict=True
