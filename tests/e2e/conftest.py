@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -59,11 +60,33 @@ def browser(django_db_setup):
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, django_db_blocker):
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     page = context.new_page()
     yield page
     context.close()
+    _live_requests_finish(django_db_blocker)
+
+
+def _live_requests_finish(django_db_blocker, *, timeout: float = 10.0) -> None:
+    """Wait until no live-server request still works in the test database. A closing
+    page sends its last batch as a beacon; a request still writing while the test's
+    flush truncates every table can deadlock with it (PostgreSQL then fails the flush)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    busy = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+    )
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        while quiet < 3 and time.monotonic() < deadline:  # quiet over 0.3 s: nothing left
+            time.sleep(0.1)
+            cursor.execute(busy)
+            quiet = quiet + 1 if cursor.fetchone()[0] == 0 else 0
 
 
 @pytest.fixture
