@@ -97,10 +97,10 @@ def test_a_reload_while_offline_loses_nothing_and_the_batch_arrives_once(
     assert {str(b.batch_id) for b in PlaybackBatch.objects.filter(stream=stream)} == {
         saved["batchId"]
     }
-    # Whatever went over the wire carried that batchId too. (The old page may deliver it
-    # with a beacon while it unloads, which page.route does not see, so `sent` may be empty.)
+    # Whatever went over the wire carried that batchId too. (Which page hands the stored
+    # batch on can vary: the new one restores it, or the old one still holding its lock
+    # sends it on `online` while it unloads, unseen by page.route.)
     assert {s["batchId"] for s in sent} <= {saved["batchId"]}
-    assert page.evaluate(f"{WATCH}.then(t => t.stats().restored)") == 1
 
 
 def test_a_tab_that_crashed_offline_mid_batch_loses_nothing(page, live_server, wait_until):
