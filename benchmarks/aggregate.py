@@ -77,13 +77,11 @@ def generate_events(total: int, seed: int = 7):
         produced += n
 
 
-def seed(total: int, events: Iterable[tuple] | None = None) -> None:
-    """Empty the playback tables and COPY in `events` (rows as `generate_events` yields
-    them; by default its `total` events), ids numbered from 1 in their order."""
+def playback_tables_reset() -> None:
+    """Empty the playback tables and make the bench organizer's STREAMS streams (ids 1…)."""
     from django.db import connection
 
-    from echonest_analytics.bulk import insert_rows
-    from streams.models import Organizer, PlaybackEvent, Stream
+    from streams.models import Organizer, Stream
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -95,6 +93,17 @@ def seed(total: int, events: Iterable[tuple] | None = None) -> None:
         Stream.objects.update_or_create(
             id=i, defaults={"key": f"bench-{i}", "title": f"Bench {i}", "organizer": organizer}
         )
+
+
+def seed(total: int, events: Iterable[tuple] | None = None) -> None:
+    """Empty the playback tables and COPY in `events` (rows as `generate_events` yields
+    them; by default its `total` events), ids numbered from 1 in their order."""
+    from django.db import connection
+
+    from echonest_analytics.bulk import insert_rows
+    from streams.models import PlaybackEvent
+
+    playback_tables_reset()
     columns = (
         "stream_id",
         "client_id",

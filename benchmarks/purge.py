@@ -23,9 +23,9 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from .aggregate import STREAMS  # the streams playback_tables_reset makes
 from .common import bench_database_url, django_setup, ensure_database, machine
 
-STREAMS = 20
 EVENTS_PER_SESSION = 40
 DEVICES = ["desktop"] * 5 + ["mobile"] * 4 + ["tablet", "tv"]
 COUNTRIES = ["US", "DE", "GB", "IN", "BR", "NG", "JP", "FR", ""]
@@ -63,20 +63,14 @@ def seed(total: int, month: datetime) -> None:
 
     from echonest_analytics.bulk import insert_rows
     from echonest_analytics.partitions import month_partitions_ensure
-    from streams.models import Organizer, PlaybackEvent, Stream
+    from streams.models import PlaybackEvent
 
+    from .aggregate import playback_tables_reset
+
+    playback_tables_reset()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE streams_playbackevent, streams_viewersession, streams_playbackbatch, "
-            "streams_viewersessionday, streams_streamstats RESTART IDENTITY"
-        )
         cursor.execute("DROP TABLE IF EXISTS bench_purge_month")
     month_partitions_ensure(now=month, months_ahead=0, tables=["streams_playbackevent"])
-    organizer, _ = Organizer.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
-    for i in range(1, STREAMS + 1):
-        Stream.objects.update_or_create(
-            id=i, defaults={"key": f"bench-{i}", "title": f"Bench {i}", "organizer": organizer}
-        )
     columns = (
         "stream_id",
         "client_id",
