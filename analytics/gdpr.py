@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDate
 from echonest_analytics.days import utc_today
 from echonest_analytics.redis import get_redis
 
-from . import live_counters
+from . import live_counters, step_times
 from .models import DailyActiveUser, DailyRollup, Event
 from .rollups import (
     closed_rollup_days,
@@ -72,6 +72,7 @@ def user_erase(*, user_id: str) -> UserErasure:
             daily_rollup_recompute(day=day)
         DailyActiveUser.objects.filter(user_id=user_id).delete()
         user_activity_rebuild(user_ids=[user_id])  # no rows left: the user's row goes
+        step_times.user_delete(user_id=user_id)
         for day in closed:
             DailyRollup.objects.filter(day=day).update(
                 dau=DailyActiveUser.objects.filter(day=day).count()

@@ -18,14 +18,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from django.db import connection
 from django.utils import timezone
 
-from echonest_analytics.days import days_bounds
+from echonest_analytics.days import day_start, days_bounds
 
-from .models import FEATURE_MAX_LENGTH, DailyRollup, Event, UserActivity
+from . import step_times
+from .models import FEATURE_MAX_LENGTH, DailyRollup, Event, UserActivity, UserStepTimes
+from .rollups import raw_events_kept_since
 from .selectors import (
     day_runs,
     intraday_filled_days,
@@ -413,59 +416,205 @@ def _funnel_step_sql(
     )
 
 
-def _funnel_chain_pg(
-    *, steps: Sequence[FunnelStep], window_days: int, start: Any, end: Any, params: list[Any]
-) -> str:
-    """PostgreSQL: `reached (step, user_id, gap)` from one row per candidate user that
-    follows them through every step in turn (nested LATERAL subqueries, each the user's
-    first matching event by time, then storage order). One user's probes all read the
-    same stretch of the `analytics_event_user` index (user_id, occurred_at, id, event_type,
-    feature), one after the other, while it is in memory."""
-    events = _quote(Event)
-    joins = []
-    for k, step in enumerate(steps):
-        where = ["e.user_id = c.user_id", "e.event_type = %s"]
-        step_params: list[Any] = [step.event_type]
-        if k == 0:
-            where.append("e.occurred_at >= %s")
-            step_params.append(start)
-        else:
-            # Strictly after the previous step's event (ties in time by storage order)
-            # and no later than window_days after the user's first step-1 event.
-            where += [
-                f"e.occurred_at >= n{k - 1}.t",
-                f"(e.occurred_at > n{k - 1}.t OR e.id > n{k - 1}.id)",
-                _within_seconds("n0.t", "e.occurred_at"),
-            ]
-            step_params.append(window_days * 86400)
-        where.append("e.occurred_at < %s")
-        step_params.append(end)
-        if step.feature is not None:
-            where.append("e.feature = %s")
-            step_params.append(step.feature)
-        lateral = (
-            f"LATERAL (SELECT e.occurred_at AS t, e.id FROM {events} e WHERE "
-            f"{' AND '.join(where)} ORDER BY e.occurred_at, e.id LIMIT 1) n{k}"
+def _kind_match(step: FunnelStep, alias: str, params: list[Any]) -> str:
+    params.append(step.event_type)
+    if step.feature is None:
+        return f"{alias}.event_type = %s"
+    params.append(step.feature)
+    return f"({alias}.event_type = %s AND {alias}.feature = %s)"
+
+
+def _funnel_reached_pg(
+    *, steps: Sequence[FunnelStep], window_days: int, window: _WindowDays, params: list[Any]
+) -> list[str]:
+    """PostgreSQL: the CTEs ending in `reached (step, gap)`, one materialized step after
+    another over one row per user (SPEC §11: a funnel over 10M events in milliseconds).
+
+    Rolled-up days come from `UserStepTimes` (see `analytics.step_times`): a user's next
+    event of a kind after a moment is a binary search (`width_bucket`) in their sorted
+    row. The other days (today, flagged days, days not rolled up yet) come from their raw
+    events of the funnel's kinds, ranked and gathered into the same sorted per-user arrays
+    in one pass (`raw`), which each user's row carries from step to step. A step's event
+    is the earlier of the two sources' next events (they never share a day). Appends the
+    placeholders' values to `params`.
+    """
+    slots = step_times.MOMENT_RANK_SLOTS
+    kinds = list(dict.fromkeys(steps))  # each distinct kind once
+    rolled = [
+        (
+            step_times.moment_floor(day_start(first)),
+            step_times.moment_floor(day_start(last + dt.timedelta(days=1))),
         )
-        joins.append(f"CROSS JOIN {lateral}" if k == 0 else f"LEFT JOIN {lateral} ON TRUE")
-        params += step_params
-    times = ", ".join(f"n{k}.t AS t{k}" for k in range(len(steps)))
-    chain = (
-        # In index order: each user's probes land next to the one before.
-        f"SELECT c.user_id, {times} FROM (SELECT user_id FROM candidates ORDER BY user_id) c "
-        + " ".join(joins)
+        for first, last in window.rollup_runs
+    ]
+    raw_runs = day_runs(window.raw_days)
+    raw_columns = ", ".join(f"r.k{j}" for j in range(len(kinds)))
+    ctes: list[str] = []
+    if raw_runs:
+        # Placeholders in text order: the flags, the day ranges, the matches.
+        flags = ", ".join(
+            f"{_kind_match(kind, 'e', params)} AS f{j}" for j, kind in enumerate(kinds)
+        )
+        ranges = " OR ".join("(e.occurred_at >= %s AND e.occurred_at < %s)" for _ in raw_runs)
+        for first, last in raw_runs:
+            params += [day_start(first), day_start(last + dt.timedelta(days=1))]
+        matches = " OR ".join(_kind_match(kind, "e", params) for kind in kinds)
+        arrays = ", ".join(
+            f"array_agg(moment ORDER BY moment) FILTER (WHERE f{j}) AS k{j}"
+            for j in range(len(kinds))
+        )
+        ctes.append(
+            f'raw AS (SELECT user_id COLLATE "C" AS user_id, {arrays} '
+            f"FROM (SELECT e.user_id, {flags}, "
+            f"{step_times.moment_sql('e')} AS moment FROM {_quote(Event)} e "
+            f"WHERE ({ranges}) AND e.user_id <> '' AND ({matches})) e "
+            # in the order the ranking sorted them by: no second sort
+            "GROUP BY 1)"
+        )
+    for j, kind in enumerate(kinds):
+        if rolled:
+            ctes.append(
+                f"a{j} AS NOT MATERIALIZED (SELECT user_id, times FROM "
+                f"{_quote(UserStepTimes)} WHERE event_type = %s AND any_feature = %s "
+                "AND feature = %s)"
+            )
+            params += [kind.event_type, kind.feature is None, kind.feature or ""]
+
+    def next_after(previous: str, j: int, raw: str) -> str:
+        """The user's first moment of kind j after `previous`: from the joined row `a`
+        and the raw array `raw`."""
+        found = []
+        for lo, hi in rolled:  # only inside a rolled-up run: a flagged day's slice is stale
+            at = f"a.times[width_bucket(GREATEST({previous}, {lo - 1}), a.times) + 1]"
+            found.append(f"CASE WHEN {at} < {hi} THEN {at} END")
+        if raw_runs:
+            found.append(f"{raw}[width_bucket({previous}, {raw}) + 1]")
+        return f"LEAST({', '.join(found)})"
+
+    first = kinds.index(steps[0])
+    start = step_times.moment_floor(day_start(window.first_day))
+    carried = f", {raw_columns}" if raw_runs else ""
+    if rolled and raw_runs:
+        users = f"a{first} a FULL JOIN raw r ON r.user_id = a.user_id"
+        user_id = "COALESCE(a.user_id, r.user_id)"
+    else:
+        users, user_id = (f"a{first} a", "a.user_id") if rolled else ("raw r", "r.user_id")
+    window_us = window_days * 86_400_000_000
+    # OFFSET 0 keeps each subquery whole, so its search runs once per row.
+    ctes.append(
+        f"s0 AS MATERIALIZED (SELECT *, (e / {slots} + {window_us}) * {slots} + {slots - 1} "
+        f"AS lim FROM (SELECT {user_id} AS user_id{carried}, "
+        f"{next_after(str(start - 1), first, f'r.k{first}')} AS e FROM {users} OFFSET 0) x "
+        "WHERE e IS NOT NULL)"
     )
+    raw_carried = ", ".join(f"p.k{j}" for j in range(len(kinds)))
+    for k, step in enumerate(steps[1:], start=1):
+        j = kinds.index(step)
+        join = f" LEFT JOIN a{j} a ON a.user_id = p.user_id" if rolled else ""
+        ctes.append(
+            f"s{k} AS MATERIALIZED (SELECT * FROM (SELECT p.user_id"
+            f"{', ' + raw_carried if raw_runs else ''}, p.lim, p.e AS previous, "
+            f"{next_after('p.e', j, f'p.k{j}')} AS e FROM s{k - 1} p{join} OFFSET 0) x "
+            "WHERE e <= lim)"
+        )
+    # Gaps in whole microseconds: their median is exact (a float8 holds half of an odd
+    # sum of two such integers exactly), and seconds are made from it in Python.
+    gaps = [f"SELECT {k}, e / {slots} - previous / {slots} FROM s{k}" for k in range(1, len(steps))]
+    reached = " UNION ALL ".join(["SELECT 0 AS step, CAST(NULL AS BIGINT) AS gap FROM s0", *gaps])
+    ctes.append(f"reached AS ({reached})")
+    return ctes
+
+
+def _funnel_sqlite(
+    *, steps: Sequence[FunnelStep], window_days: int, window: _WindowDays, params: list[Any]
+) -> list[str]:
+    """SQLite: the CTEs ending in `reached (step, user_id, gap)`, read from raw events
+    (the embedded default keeps no `UserStepTimes`): each candidate user's next event of
+    each step by correlated subqueries. Appends the placeholders' values to `params`."""
+    ops = connection.ops
+    start, end = days_bounds(window.first_day, window.raw_days[-1])
+    end_param = ops.adapt_datetimefield_value(end)
+    # Every user with an event in the window (a superset of step 1's users is enough).
+    raw_active, raw_params = window.raw_active_sql()
+    params += raw_params
+    candidates = "SELECT DISTINCT user_id FROM raw_active"
+    if window.rollup_runs:
+        candidates += f" UNION SELECT user_id FROM {_quote(UserActivity)} WHERE last_day >= %s"
+        params.append(sql_date(window.rollup_runs[0][0]))
+    ctes = [f"raw_active (day, user_id) AS ({raw_active})", f"candidates AS ({candidates})"]
+    ctes.append(
+        _funnel_step_sql(
+            step=steps[0],
+            name="s0",
+            previous="candidates",
+            after=["e.occurred_at >= %s"],
+            carried="p.user_id",
+            params=params,
+            after_params=[ops.adapt_datetimefield_value(start)],
+            end=end_param,
+        )
+    )
+    for k, step in enumerate(steps[1:], start=1):
+        ctes.append(
+            _funnel_step_sql(
+                step=step,
+                name=f"s{k}",
+                previous=f"s{k - 1}",
+                # Strictly after the previous step's event (ties in time by storage order)
+                # and no later than window_days after the user's first step-1 event.
+                after=[
+                    "e.occurred_at >= p.t",
+                    "(e.occurred_at > p.t OR e.id > p.id)",
+                    _within_seconds("p.t0", "e.occurred_at"),
+                ],
+                carried="p.user_id, p.t0, p.t AS previous_t",
+                params=params,
+                after_params=[window_days * 86400],
+                end=end_param,
+            )
+        )
     reached = " UNION ALL ".join(
         [
-            "SELECT 0 AS step, user_id, CAST(NULL AS FLOAT) AS gap FROM chain",
+            "SELECT 0 AS step, user_id, CAST(NULL AS FLOAT) AS gap FROM s0",
             *(
-                f"SELECT {k}, user_id, {_seconds_between(f't{k - 1}', f't{k}')} FROM chain "
-                f"WHERE t{k} IS NOT NULL"
+                f"SELECT {k}, user_id, {_seconds_between('previous_t', 't')} FROM s{k}"
                 for k in range(1, len(steps))
             ),
         ]
     )
-    return f"chain AS ({chain}), reached AS ({reached})"
+    ctes.append(f"reached AS ({reached})")
+    return ctes
+
+
+def _funnel_medians(ctes: list[str], params: list[Any]) -> dict[int, tuple[int, Any]]:
+    """{step: (users, median gap in seconds)} from the CTEs ending in `reached`."""
+    if connection.vendor == "postgresql":
+        sql = (
+            f"WITH {', '.join(ctes)} SELECT step, COUNT(*), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) FROM reached GROUP BY step"
+        )
+        with no_jit(), connection.cursor() as cursor:
+            # Every join is over one row per user: hash joins, with room for them in memory.
+            cursor.execute("SET LOCAL enable_nestloop = off")
+            cursor.execute("SET LOCAL enable_mergejoin = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute(sql, params)
+            return {
+                int(k): (int(n), None if us is None else Decimal(us) / 1_000_000)
+                for k, n, us in cursor.fetchall()
+            }
+    # The median without percentile functions (SQLite has none): the middle row, or the
+    # mean of the two middle rows, of each step's gaps in order.
+    sql = (
+        f"WITH {', '.join(ctes)}, "
+        "ranked AS (SELECT step, gap, ROW_NUMBER() OVER (PARTITION BY step ORDER BY gap) AS rn, "
+        "COUNT(*) OVER (PARTITION BY step) AS n FROM reached) "
+        "SELECT step, MAX(n), AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN gap END) "
+        "FROM ranked GROUP BY step"
+    )
+    with no_jit(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {int(k): (int(n), median) for k, n, median in cursor.fetchall()}
 
 
 def funnel(
@@ -493,82 +642,18 @@ def funnel(
     if not 1 <= days <= INSIGHT_MAX_DAYS:
         raise ValueError(f"days must be between 1 and {INSIGHT_MAX_DAYS}")
     today = _now(now).date()
-    window = _window_days(first_day=today - dt.timedelta(days=days - 1), today=today)
-    start, end = days_bounds(window.first_day, today)
-    ops = connection.ops
-    end_param = ops.adapt_datetimefield_value(end)
-
-    # Every user with an event in the window (a superset of step 1's users is enough).
-    raw_active, params = window.raw_active_sql()
-    candidates = "SELECT DISTINCT user_id FROM raw_active"
-    if window.rollup_runs:
-        candidates += f" UNION SELECT user_id FROM {_quote(UserActivity)} WHERE last_day >= %s"
-        params.append(sql_date(window.rollup_runs[0][0]))
-    ctes = [f"raw_active (day, user_id) AS ({raw_active})", f"candidates AS ({candidates})"]
+    # Events older than the raw retention never count: the purge deletes them from
+    # rolled-up days, so the answer does not depend on when it last ran.
+    first_day = max(today - dt.timedelta(days=days - 1), raw_events_kept_since(today=today))
+    window = _window_days(first_day=first_day, today=today)
+    params: list[Any] = []
     if connection.vendor == "postgresql":
-        ctes.append(
-            _funnel_chain_pg(
-                steps=steps,
-                window_days=window_days,
-                start=ops.adapt_datetimefield_value(start),
-                end=end_param,
-                params=params,
-            )
+        ctes = _funnel_reached_pg(
+            steps=steps, window_days=window_days, window=window, params=params
         )
     else:
-        ctes.append(
-            _funnel_step_sql(
-                step=steps[0],
-                name="s0",
-                previous="candidates",
-                after=["e.occurred_at >= %s"],
-                carried="p.user_id",
-                params=params,
-                after_params=[ops.adapt_datetimefield_value(start)],
-                end=end_param,
-            )
-        )
-        for k, step in enumerate(steps[1:], start=1):
-            ctes.append(
-                _funnel_step_sql(
-                    step=step,
-                    name=f"s{k}",
-                    previous=f"s{k - 1}",
-                    # Strictly after the previous step's event (ties in time by storage order)
-                    # and no later than window_days after the user's first step-1 event.
-                    after=[
-                        "e.occurred_at >= p.t",
-                        "(e.occurred_at > p.t OR e.id > p.id)",
-                        _within_seconds("p.t0", "e.occurred_at"),
-                    ],
-                    carried="p.user_id, p.t0, p.t AS previous_t",
-                    params=params,
-                    after_params=[window_days * 86400],
-                    end=end_param,
-                )
-            )
-        reached = " UNION ALL ".join(
-            [
-                "SELECT 0 AS step, user_id, CAST(NULL AS FLOAT) AS gap FROM s0",
-                *(
-                    f"SELECT {k}, user_id, {_seconds_between('previous_t', 't')} FROM s{k}"
-                    for k in range(1, len(steps))
-                ),
-            ]
-        )
-        ctes.append(f"reached AS ({reached})")
-    # The median without percentile functions (SQLite has none): the middle row, or the
-    # mean of the two middle rows, of each step's gaps in order.
-    sql = (
-        f"WITH {', '.join(ctes)}, "
-        "ranked AS (SELECT step, gap, ROW_NUMBER() OVER (PARTITION BY step ORDER BY gap) AS rn, "
-        "COUNT(*) OVER (PARTITION BY step) AS n FROM reached) "
-        "SELECT step, MAX(n), AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN gap END) "
-        "FROM ranked GROUP BY step"
-    )
-    with no_jit(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = {int(k): (int(n), median) for k, n, median in cursor.fetchall()}
+        ctes = _funnel_sqlite(steps=steps, window_days=window_days, window=window, params=params)
+    found = _funnel_medians(ctes, params)
     rows = []
     first_users = found.get(0, (0, None))[0]
     previous_users = first_users

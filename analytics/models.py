@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 EVENT_TYPE_MAX_LENGTH = 64
@@ -170,3 +171,39 @@ class IntradayActiveUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} active {self.day} (intraday)"
+
+
+class UserStepTimes(models.Model):
+    """The moments of one user's events of one kind on rolled-up days, sorted: the ordered
+    funnel's rollup (see `analytics.step_times`). PostgreSQL only; SQLite keeps none.
+
+    A kind is an event type with any feature (`any_feature`, `feature` "") or with one
+    feature. A moment is microseconds since the epoch × 1024 + the event's rank among the
+    user's events at that microsecond, so sorting moments sorts events as the funnel does.
+    """
+
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
+    event_type = models.CharField(max_length=EVENT_TYPE_MAX_LENGTH)
+    any_feature = models.BooleanField()
+    feature = models.CharField(max_length=FEATURE_MAX_LENGTH, blank=True, default="")
+    times = ArrayField(models.BigIntegerField())
+
+    class Meta:
+        constraints = [
+            # The rollup's upserts and an erasure find a user's rows by this key.
+            models.UniqueConstraint(
+                fields=["user_id", "event_type", "any_feature", "feature"],
+                name="analytics_step_times_key",
+            ),
+        ]
+        indexes = [
+            # A funnel step reads every user's row of one kind.
+            models.Index(
+                fields=["event_type", "any_feature", "feature", "user_id"],
+                name="analytics_step_times_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = self.event_type if self.any_feature else f"{self.event_type}:{self.feature}"
+        return f"{self.user_id} {kind}: {len(self.times)} events"

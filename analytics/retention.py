@@ -36,6 +36,7 @@ from echonest_analytics.purge import (
     table_name,
 )
 
+from . import step_times
 from .models import DailyActiveUser, DailyRollup, Event, UserActivity
 from .rollups import user_activity_rebuild
 
@@ -126,4 +127,9 @@ def product_purge(
                 "user_id", flat=True
             )
         )
+        if not result.has_more:
+            # Funnels read nothing older than the raw retention: its moments go too.
+            step_times.trim(
+                kept_since=retention_cutoff_day(days=settings.PRODUCT_EVENT_RETENTION_DAYS, now=now)
+            )
     return result

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from echonest_analytics.days import day_bounds, utc_today
 
+from . import step_times
 from .models import (
     DailyActiveUser,
     DailyRollup,
@@ -151,6 +152,7 @@ def daily_rollup_recompute(*, day: dt.date) -> DailyRollup:
         user_activity_day_update(
             day=day, added=users_after - users_before, removed=users_before - users_after
         )
+        step_times.day_replace(day=day, users_before=users_before)
 
         rollup.total_events = sum(event_counts.values())
         rollup.event_counts = dict(sorted(event_counts.items(), key=lambda kv: (-kv[1], kv[0])))

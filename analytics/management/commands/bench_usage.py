@@ -7,8 +7,8 @@ run builds the same events: `--users` users over `--days` days ending now, a
 different ~20 % of them active each day, 10 % anonymous events. Rows are
 generated one day at a time and written with binary COPY into the events table
 with its secondary indexes dropped (rebuilt afterwards, as a bulk load should),
-then every complete day is rolled up by the real rollup service (its DailyActiveUser and
-UserActivity rows included) and the API is timed through the full Django stack (test
+then every complete day is rolled up by the real rollup service (its DailyActiveUser,
+UserActivity and UserStepTimes rows included) and the API is timed through the full Django stack (test
 client: middleware, auth, view). `--reuse` keeps a loaded database; one loaded before
 the UserActivity table existed gets it from its migration.
 
@@ -49,6 +49,7 @@ from analytics.models import (
     IntradayEventCount,
     IntradayFill,
     UserActivity,
+    UserStepTimes,
 )
 from analytics.rollups import daily_rollup_recompute, intraday_usage_rebuild
 from echonest_analytics.days import day_start
@@ -195,7 +196,8 @@ class Command(BaseCommand):
             cursor.execute(
                 f"TRUNCATE {table}, {DailyRollup._meta.db_table}, {DailyActiveUser._meta.db_table}, "
                 f"{IntradayFill._meta.db_table}, {IntradayEventCount._meta.db_table}, "
-                f"{IntradayActiveUser._meta.db_table}, {UserActivity._meta.db_table}"
+                f"{IntradayActiveUser._meta.db_table}, {UserActivity._meta.db_table}, "
+                f"{UserStepTimes._meta.db_table}"
             )
             cursor.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -316,6 +318,7 @@ class Command(BaseCommand):
             cursor.execute(f"VACUUM ANALYZE {DailyActiveUser._meta.db_table}")
             cursor.execute(f"VACUUM ANALYZE {DailyRollup._meta.db_table}")
             cursor.execute(f"VACUUM ANALYZE {UserActivity._meta.db_table}")
+            cursor.execute(f"VACUUM ANALYZE {UserStepTimes._meta.db_table}")
         self.stdout.write(
             f"rolled up {opts['days'] - 1} days in {time.perf_counter() - started:.1f} s"
         )
