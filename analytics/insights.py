@@ -27,7 +27,14 @@ from django.utils import timezone
 from echonest_analytics.days import day_start, days_bounds
 
 from . import step_times
-from .models import FEATURE_MAX_LENGTH, DailyRollup, Event, UserActivity, UserStepTimes
+from .models import (
+    FEATURE_MAX_LENGTH,
+    DailyRollup,
+    Event,
+    IntradayStepTimes,
+    UserActivity,
+    UserStepTimes,
+)
 from .rollups import raw_events_kept_since
 from .selectors import (
     day_runs,
@@ -430,13 +437,14 @@ def _funnel_reached_pg(
     """PostgreSQL: the CTEs ending in `reached (step, gap)`, one materialized step after
     another over one row per user (SPEC §11: a funnel over 10M events in milliseconds).
 
-    Rolled-up days come from `UserStepTimes` (see `analytics.step_times`): a user's next
-    event of a kind after a moment is a binary search (`width_bucket`) in their sorted
-    row. The other days (today, flagged days, days not rolled up yet) come from their raw
-    events of the funnel's kinds, ranked and gathered into the same sorted per-user arrays
-    in one pass (`raw`), which each user's row carries from step to step. A step's event
-    is the earlier of the two sources' next events (they never share a day). Appends the
-    placeholders' values to `params`.
+    A user's events of a kind come, sorted, from one row per source (see
+    `analytics.step_times`): `UserStepTimes` for the rolled-up days, `IntradayStepTimes`
+    for each day in `IntradayFill` (today, and a day the rollup has not reached), and,
+    for any other day (flagged by a late event), its raw events of the funnel's kinds,
+    ranked and gathered per user in one pass (`raw`). "The user's next event of this kind
+    after that moment" is then a binary search (`width_bucket`) in each source's row,
+    and the earliest of them is the step's event (the sources never share a day).
+    Appends the placeholders' values to `params`.
     """
     slots = step_times.MOMENT_RANK_SLOTS
     kinds = list(dict.fromkeys(steps))  # each distinct kind once
@@ -447,8 +455,8 @@ def _funnel_reached_pg(
         )
         for first, last in window.rollup_runs
     ]
-    raw_runs = day_runs(window.raw_days)
-    raw_columns = ", ".join(f"r.k{j}" for j in range(len(kinds)))
+    filled = [day for day in window.raw_days if day in window.intraday_days]
+    raw_runs = day_runs([day for day in window.raw_days if day not in window.intraday_days])
     ctes: list[str] = []
     if raw_runs:
         # Placeholders in text order: the flags, the day ranges, the matches.
@@ -471,51 +479,71 @@ def _funnel_reached_pg(
             # in the order the ranking sorted them by: no second sort
             "GROUP BY 1)"
         )
+    # Each kind's rows per source: (CTE name, alias, bounds of the moments it may give).
+    sources: list[list[tuple[str, str, list[tuple[int, int]]]]] = []
     for j, kind in enumerate(kinds):
+        kind_sources = []
+        kind_where = "event_type = %s AND any_feature = %s AND feature = %s"
+        kind_params = [kind.event_type, kind.feature is None, kind.feature or ""]
         if rolled:
             ctes.append(
                 f"a{j} AS NOT MATERIALIZED (SELECT user_id, times FROM "
-                f"{_quote(UserStepTimes)} WHERE event_type = %s AND any_feature = %s "
-                "AND feature = %s)"
+                f"{_quote(UserStepTimes)} WHERE {kind_where})"
             )
-            params += [kind.event_type, kind.feature is None, kind.feature or ""]
+            params += kind_params
+            # only inside a rolled-up run: a flagged day's slice is stale
+            kind_sources.append((f"a{j}", "a", rolled))
+        for n, day in enumerate(filled):
+            ctes.append(
+                f"i{n}k{j} AS NOT MATERIALIZED (SELECT user_id, times FROM "
+                f"{_quote(IntradayStepTimes)} WHERE day = %s AND {kind_where})"
+            )
+            params += [day, *kind_params]
+            kind_sources.append((f"i{n}k{j}", f"i{n}", []))
+        sources.append(kind_sources)
 
     def next_after(previous: str, j: int, raw: str) -> str:
-        """The user's first moment of kind j after `previous`: from the joined row `a`
+        """The user's first moment of kind j after `previous`, over the joined sources
         and the raw array `raw`."""
         found = []
-        for lo, hi in rolled:  # only inside a rolled-up run: a flagged day's slice is stale
-            at = f"a.times[width_bucket(GREATEST({previous}, {lo - 1}), a.times) + 1]"
-            found.append(f"CASE WHEN {at} < {hi} THEN {at} END")
+        for _, alias, bounds in sources[j]:
+            if not bounds:
+                found.append(f"{alias}.times[width_bucket({previous}, {alias}.times) + 1]")
+            for lo, hi in bounds:
+                at = f"{alias}.times[width_bucket(GREATEST({previous}, {lo - 1}), {alias}.times) + 1]"
+                found.append(f"CASE WHEN {at} < {hi} THEN {at} END")
         if raw_runs:
             found.append(f"{raw}[width_bucket({previous}, {raw}) + 1]")
         return f"LEAST({', '.join(found)})"
 
+    def joins(j: int, user: str) -> str:
+        return " ".join(
+            f"LEFT JOIN {name} {alias} ON {alias}.user_id = {user}" for name, alias, _ in sources[j]
+        )
+
     first = kinds.index(steps[0])
     start = step_times.moment_floor(day_start(window.first_day))
-    carried = f", {raw_columns}" if raw_runs else ""
-    if rolled and raw_runs:
-        users = f"a{first} a FULL JOIN raw r ON r.user_id = a.user_id"
-        user_id = "COALESCE(a.user_id, r.user_id)"
-    else:
-        users, user_id = (f"a{first} a", "a.user_id") if rolled else ("raw r", "r.user_id")
+    users = [f"SELECT user_id FROM {name}" for name, _, _ in sources[first]]
+    if raw_runs:
+        users.append(f"SELECT user_id FROM raw WHERE k{first} IS NOT NULL")
+    raw_join = " LEFT JOIN raw r ON r.user_id = u.user_id" if raw_runs else ""
+    carried = "".join(f", r.k{j}" for j in range(len(kinds))) if raw_runs else ""
     window_us = window_days * 86_400_000_000
     # OFFSET 0 keeps each subquery whole, so its search runs once per row.
     ctes.append(
         f"s0 AS MATERIALIZED (SELECT *, (e / {slots} + {window_us}) * {slots} + {slots - 1} "
-        f"AS lim FROM (SELECT {user_id} AS user_id{carried}, "
-        f"{next_after(str(start - 1), first, f'r.k{first}')} AS e FROM {users} OFFSET 0) x "
+        f"AS lim FROM (SELECT u.user_id{carried}, "
+        f"{next_after(str(start - 1), first, f'r.k{first}')} AS e "
+        f"FROM ({' UNION '.join(users)}) u {joins(first, 'u.user_id')}{raw_join} OFFSET 0) x "
         "WHERE e IS NOT NULL)"
     )
-    raw_carried = ", ".join(f"p.k{j}" for j in range(len(kinds)))
+    raw_carried = "".join(f", p.k{j}" for j in range(len(kinds))) if raw_runs else ""
     for k, step in enumerate(steps[1:], start=1):
         j = kinds.index(step)
-        join = f" LEFT JOIN a{j} a ON a.user_id = p.user_id" if rolled else ""
         ctes.append(
-            f"s{k} AS MATERIALIZED (SELECT * FROM (SELECT p.user_id"
-            f"{', ' + raw_carried if raw_runs else ''}, p.lim, p.e AS previous, "
-            f"{next_after('p.e', j, f'p.k{j}')} AS e FROM s{k - 1} p{join} OFFSET 0) x "
-            "WHERE e <= lim)"
+            f"s{k} AS MATERIALIZED (SELECT * FROM (SELECT p.user_id{raw_carried}, p.lim, "
+            f"p.e AS previous, {next_after('p.e', j, f'p.k{j}')} AS e FROM s{k - 1} p "
+            f"{joins(j, 'p.user_id')} OFFSET 0) x WHERE e <= lim)"
         )
     # Gaps in whole microseconds: their median is exact (a float8 holds half of an odd
     # sum of two such integers exactly), and seconds are made from it in Python.

@@ -207,3 +207,30 @@ class UserStepTimes(models.Model):
     def __str__(self) -> str:
         kind = self.event_type if self.any_feature else f"{self.event_type}:{self.feature}"
         return f"{self.user_id} {kind}: {len(self.times)} events"
+
+
+class IntradayStepTimes(models.Model):
+    """`UserStepTimes` for one day in `IntradayFill` (today, a day not rolled up yet): the
+    day's moments per user and kind, kept current by ingestion in the transaction that
+    stores the events, so a funnel never ranks a whole day of raw events per request.
+    PostgreSQL only, like `UserStepTimes`."""
+
+    day = models.DateField()
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
+    event_type = models.CharField(max_length=EVENT_TYPE_MAX_LENGTH)
+    any_feature = models.BooleanField()
+    feature = models.CharField(max_length=FEATURE_MAX_LENGTH, blank=True, default="")
+    times = ArrayField(models.BigIntegerField())
+
+    class Meta:
+        constraints = [
+            # In the funnel's read order: one day's rows of one kind, user by user.
+            models.UniqueConstraint(
+                fields=["day", "event_type", "any_feature", "feature", "user_id"],
+                name="analytics_intraday_steps_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = self.event_type if self.any_feature else f"{self.event_type}:{self.feature}"
+        return f"{self.day} {self.user_id} {kind}: {len(self.times)} events (intraday)"

@@ -376,6 +376,7 @@ def intraday_usage_rebuild(*, day: dt.date) -> None:
                 "WHERE occurred_at >= %s AND occurred_at < %s AND user_id <> '' GROUP BY user_id",
                 params,
             )
+        step_times.intraday_rebuild(day=day)
         IntradayFill.objects.filter(day=day).update(filled_at=timezone.now())
 
 
@@ -385,6 +386,7 @@ def intraday_usage_drop(*, day: dt.date) -> None:
         if _fill_lock(days=[day], exclusive=True):
             IntradayEventCount.objects.filter(day=day).delete()
             IntradayActiveUser.objects.filter(day=day).delete()
+            step_times.intraday_drop(day=day)
             IntradayFill.objects.filter(day=day).delete()
 
 
@@ -426,6 +428,7 @@ def intraday_usage_add(*, events: Iterable, today: dt.date) -> None:
     counts: Counter = Counter()
     users: Counter = Counter()
     for day in _fill_lock(days=by_day, exclusive=False):
+        step_times.intraday_add(day=day, uuids=[e.uuid for e in by_day[day] if e.user_id])
         for event in by_day[day]:
             counts[(_day_param(day), event.event_type, event.feature)] += 1
             if event.user_id:

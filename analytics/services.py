@@ -20,7 +20,7 @@ from django.utils import timezone
 from echonest_analytics.bulk import insert_rows_skipping_conflicts
 from echonest_analytics.redis import get_redis, redis_breaker
 
-from . import live_counters
+from . import live_counters, step_times
 from .models import Event
 from .rollups import (
     closed_rollup_days,
@@ -80,6 +80,8 @@ def events_store(*, events: Sequence[NewEvent], received_at: dt.datetime) -> set
     ]
     today = received_at.astimezone(dt.UTC).date()
     with transaction.atomic():
+        # Before the insert, so each store ranks its events after earlier-stored ones.
+        step_times.user_locks_take(user_ids=[e.user_id for e in events])
         inserted = insert_rows_skipping_conflicts(Event, EVENT_COLUMNS, rows, unique_column="uuid")
         stored = [e for e in events if e.uuid in inserted]
         event_days = {e.occurred_at.astimezone(dt.UTC).date() for e in stored}

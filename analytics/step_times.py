@@ -32,7 +32,7 @@ from django.db import connection
 
 from echonest_analytics.days import day_bounds
 
-from .models import Event, UserStepTimes
+from .models import Event, IntradayStepTimes, UserStepTimes
 
 MOMENT_RANK_SLOTS = 1024
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -173,3 +173,74 @@ def trim(*, kept_since: dt.date) -> int:
         rewritten = cursor.rowcount
         cursor.execute(f"DELETE FROM {table} WHERE cardinality(times) = 0")  # noqa: S608
     return rewritten
+
+
+# --- a day in IntradayFill (today, a day not rolled up yet) ----------------------------------
+
+
+def user_locks_take(*, user_ids: Collection[str]) -> None:
+    """Serialize stores of the same users' events, before their rows are inserted: a store
+    then ranks its events among every earlier-stored one at the same microsecond (a
+    concurrent store of the same user waits, then sees it). Sorted, so two stores never
+    wait for each other in a cycle."""
+    users = sorted({user for user in user_ids if user})
+    if not enabled() or not users:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('analytics.step:' || u)) "
+            "FROM unnest(%s::text[]) u ORDER BY u",
+            [users],
+        )
+
+
+def intraday_rebuild(*, day: dt.date) -> None:
+    """Build one filled day's rows from its raw events (under the day's fill lock)."""
+    if not enabled():
+        return
+    start, end = day_bounds(day)
+    table = connection.ops.quote_name(IntradayStepTimes._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE day = %s", [day])  # noqa: S608
+        cursor.execute(
+            f"INSERT INTO {table} (day, user_id, event_type, any_feature, feature, times) "  # noqa: S608
+            f"SELECT %s, user_id, event_type, any_feature, feature, times FROM ("
+            f"{_day_rows_sql('e.occurred_at >= %s AND e.occurred_at < %s')}) rows",
+            [day, start, end],
+        )
+
+
+def intraday_add(*, day: dt.date, uuids: Collection) -> None:
+    """Add the just-stored events `uuids` of a filled day to its rows, in the storing
+    transaction (each uuid is stored once, so each moment is added once). An event's rank
+    counts the user's earlier-stored events at its microsecond (see `user_locks_take`)."""
+    if not enabled() or not uuids:
+        return
+    events = connection.ops.quote_name(Event._meta.db_table)
+    table = connection.ops.quote_name(IntradayStepTimes._meta.db_table)
+    moment = (
+        f"FLOOR(EXTRACT(EPOCH FROM e.occurred_at) * 1000000)::bigint * {MOMENT_RANK_SLOTS} + "
+        f"LEAST((SELECT COUNT(*) FROM {events} o WHERE o.user_id = e.user_id "
+        f"AND o.occurred_at = e.occurred_at AND o.id < e.id), {MOMENT_RANK_SLOTS - 1})"
+    )
+    key = "day, event_type, any_feature, feature, user_id"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({key}, times) "  # noqa: S608 — names from model metadata
+            "SELECT %s, e.event_type, k.any_feature, k.feature, e.user_id, "
+            "array_agg(e.moment ORDER BY e.moment) FROM ("
+            f"SELECT e.user_id, e.event_type, e.feature, {moment} AS moment FROM {events} e "
+            "WHERE e.uuid = ANY(%s) AND e.user_id <> '') e "
+            "CROSS JOIN LATERAL (VALUES (TRUE, ''), (FALSE, e.feature)) k(any_feature, feature) "
+            "GROUP BY e.event_type, k.any_feature, k.feature, e.user_id "
+            "ORDER BY e.event_type, k.any_feature, k.feature, e.user_id "
+            f"ON CONFLICT ({key}) DO UPDATE SET times = "
+            f"ARRAY(SELECT m FROM unnest({table}.times || EXCLUDED.times) m ORDER BY m)",
+            [day, list(uuids)],
+        )
+
+
+def intraday_drop(*, day: dt.date) -> None:
+    """Forget one day's rows (its rollup serves it now)."""
+    if enabled():
+        IntradayStepTimes.objects.filter(day=day).delete()

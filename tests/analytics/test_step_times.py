@@ -18,7 +18,8 @@ from django.db import connection
 
 from analytics import step_times
 from analytics.gdpr import user_erase
-from analytics.models import DailyRollup, Event, UserStepTimes
+from analytics.insights import funnel, funnel_steps_parse
+from analytics.models import DailyRollup, Event, IntradayStepTimes, UserStepTimes
 from analytics.retention import product_purge
 from analytics.rollups import daily_rollup_recompute
 from echonest_analytics.days import day_start
@@ -188,3 +189,49 @@ def test_the_purge_trims_old_moments_and_funnels_skip_days_past_retention(frozen
         )
     else:
         assert not UserStepTimes.objects.exists()  # SQLite reads raw events only
+
+
+def intraday_rows(day: dt.date) -> dict[tuple, list[int]]:
+    return {
+        (r.user_id, r.event_type, r.any_feature, r.feature): r.times
+        for r in IntradayStepTimes.objects.filter(day=day)
+    }
+
+
+def test_todays_rows_follow_each_store_and_rank_ties_across_batches(frozen_now):
+    morning = FROZEN_NOW.replace(hour=8)
+    store(random_events(17, days=1))  # builds today's rows (the day's first store)
+    # The same microsecond in three separate stores: each ranks after the ones before.
+    store([("page_view", "tied", "pricing", morning)])
+    store([("action", "tied", "signup", morning), ("page_view", "tied", "pricing", morning)])
+    store([("conversion", "tied", "", morning)])
+    expected = reference_rows({TODAY})
+    if ON_POSTGRES:
+        assert intraday_rows(TODAY) == expected
+        tied = intraday_rows(TODAY)[("tied", "page_view", True, "")]
+        assert [m % 1024 for m in tied] == [0, 2]  # the action in between has rank 1
+    else:
+        assert not IntradayStepTimes.objects.exists()
+    answer = funnel(steps=funnel_steps_parse("page_view:pricing,action:signup,conversion"))
+    assert answer["steps"] == reference_funnel("page_view:pricing,action:signup,conversion", 14, 30)
+    assert answer["steps"][2]["users"] >= 1  # "tied" converts: storage order breaks the tie
+
+    user_erase(user_id="tied")
+    if ON_POSTGRES:
+        assert intraday_rows(TODAY) == reference_rows({TODAY})
+        assert not IntradayStepTimes.objects.filter(user_id="tied").exists()
+
+
+def test_a_days_rollup_replaces_its_intraday_rows(frozen_now, monkeypatch):
+    yesterday = TODAY - dt.timedelta(days=1)
+    late_evening = dt.datetime.combine(yesterday, dt.time(23, 0), tzinfo=dt.UTC)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: late_evening)
+    store(random_events(18, days=1), received_at=late_evening)  # yesterday as "today"
+    assert IntradayStepTimes.objects.filter(day=yesterday).exists() == ON_POSTGRES
+    monkeypatch.setattr("django.utils.timezone.now", lambda: FROZEN_NOW)
+    before = read_answers()["funnels"]  # yesterday from its intraday rows
+    assert before == [reference_funnel(*f) for f in FUNNELS]
+    daily_rollup_recompute(day=yesterday)
+    assert not IntradayStepTimes.objects.filter(day=yesterday).exists()
+    assert_rows_match(current_days())
+    assert read_answers()["funnels"] == before  # now from UserStepTimes

@@ -12,8 +12,8 @@ UserActivity and UserStepTimes rows included) and the API is timed through the f
 client: middleware, auth, view). `--reuse` keeps a loaded database; one loaded before
 the UserActivity table existed gets it from its migration.
 
-`--at HH:MM` (repeatable; default 00:20 and 23:59) times the API as if it were that time
-of the UTC day: today's events are replaced by today's share up to that time (a full
+`--at HH:MM` (repeatable; default 00:20 and 23:59) times the API, and then the insight
+APIs, as if it were that time of the UTC day: today's events are replaced by today's share up to that time (a full
 day's share × the elapsed fraction), today's intraday rows are built as ingestion keeps
 them (`intraday_usage_rebuild`, the rows the store path maintains), and the API runs
 with a frozen "now". `--raw-today` times the old path instead (today from raw events),
@@ -48,6 +48,7 @@ from analytics.models import (
     IntradayActiveUser,
     IntradayEventCount,
     IntradayFill,
+    IntradayStepTimes,
     UserActivity,
     UserStepTimes,
 )
@@ -175,8 +176,8 @@ class Command(BaseCommand):
                     f"  at {at} UTC, today {path}: p95 per run "
                     f"{', '.join(f'{p:.1f}' for p in p95s)} ms -> median {statistics.median(p95s):.1f} ms"
                 )
-        if opts["insight_requests"] > 0:
-            self._measure_insights(opts)
+            if opts["insight_requests"] > 0:
+                self._measure_insights(opts, now=now)
         self._machine()
 
     # --- setup ---------------------------------------------------------------------------
@@ -197,7 +198,7 @@ class Command(BaseCommand):
                 f"TRUNCATE {table}, {DailyRollup._meta.db_table}, {DailyActiveUser._meta.db_table}, "
                 f"{IntradayFill._meta.db_table}, {IntradayEventCount._meta.db_table}, "
                 f"{IntradayActiveUser._meta.db_table}, {UserActivity._meta.db_table}, "
-                f"{UserStepTimes._meta.db_table}"
+                f"{UserStepTimes._meta.db_table}, {IntradayStepTimes._meta.db_table}"
             )
             cursor.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -303,7 +304,13 @@ class Command(BaseCommand):
             count += len(rows)
         intraday_usage_rebuild(day=self.today)
         with connection.cursor() as cursor:
-            for model in (Event, IntradayEventCount, IntradayActiveUser, IntradayFill):
+            for model in (
+                Event,
+                IntradayEventCount,
+                IntradayActiveUser,
+                IntradayFill,
+                IntradayStepTimes,
+            ):
                 cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
         self.stdout.write(
             f"\nat {now:%H:%M} UTC: {count:,} events of today, intraday rows built, "
@@ -376,13 +383,15 @@ class Command(BaseCommand):
     def _verdict(p95: float) -> str:
         return "goal met" if p95 < 25 else ("floor met" if p95 < 250 else "FLOOR MISSED")
 
-    def _measure_insights(self, opts) -> None:
-        """Time each §6.5 endpoint like the usage API; the same §11 goal applies to each."""
+    def _measure_insights(self, opts, *, now: dt.datetime) -> None:
+        """Time each §6.5 endpoint like the usage API, at the same moment of the day; the
+        same §11 goal applies to each."""
         requests = opts["insight_requests"]
-        self.stdout.write("")
-        self.stdout.write(f"Product insights ({requests} requests each, Django test client)")
+        self.stdout.write(
+            f"Product insights at {now:%H:%M} UTC ({requests} requests each, Django test client)"
+        )
         for url in INSIGHT_URLS:
-            body, timings = self._time_get(url, requests=requests)
+            body, timings = self._time_get(url, requests=requests, now=now)
             p50, p95 = percentile(timings, 50), percentile(timings, 95)
             self.stdout.write(f"GET {url}")
             self.stdout.write(
