@@ -142,7 +142,9 @@ class FunnelApi(ProductInsightApi):
             "first step-1 event in the window.",
         )
         days = _days_param(
-            default=30, help_text="UTC days up to and including today in which step 1 counts."
+            default=30,
+            help_text="UTC days up to and including today in which step 1 counts (only days "
+            "within the raw event retention, PRODUCT_EVENT_RETENTION_DAYS, hold events).",
         )
 
     @extend_schema_serializer(component_name="Funnel")
