@@ -173,9 +173,8 @@ class IntradayActiveUser(models.Model):
         return f"{self.user_id} active {self.day} (intraday)"
 
 
-class UserStepTimes(models.Model):
-    """The moments of one user's events of one kind on rolled-up days, sorted: the ordered
-    funnel's rollup (see `analytics.step_times`). PostgreSQL only; SQLite keeps none.
+class _StepTimes(models.Model):
+    """One user's events of one kind, as sorted moments (see `analytics.step_times`).
 
     A kind is an event type with any feature (`any_feature`, `feature` "") or with one
     feature. A moment is microseconds since the epoch × 1024 + the event's rank among the
@@ -187,6 +186,18 @@ class UserStepTimes(models.Model):
     any_feature = models.BooleanField()
     feature = models.CharField(max_length=FEATURE_MAX_LENGTH, blank=True, default="")
     times = ArrayField(models.BigIntegerField())
+
+    class Meta:
+        abstract = True
+
+    @property
+    def kind(self) -> str:
+        return self.event_type if self.any_feature else f"{self.event_type}:{self.feature}"
+
+
+class UserStepTimes(_StepTimes):
+    """The moments of a user's events of a kind on rolled-up days: the ordered funnel's
+    rollup. PostgreSQL only; SQLite keeps none."""
 
     class Meta:
         constraints = [
@@ -205,22 +216,15 @@ class UserStepTimes(models.Model):
         ]
 
     def __str__(self) -> str:
-        kind = self.event_type if self.any_feature else f"{self.event_type}:{self.feature}"
-        return f"{self.user_id} {kind}: {len(self.times)} events"
+        return f"{self.user_id} {self.kind}: {len(self.times)} events"
 
 
-class IntradayStepTimes(models.Model):
-    """`UserStepTimes` for one day in `IntradayFill` (today, a day not rolled up yet): the
-    day's moments per user and kind, kept current by ingestion in the transaction that
-    stores the events, so a funnel never ranks a whole day of raw events per request.
-    PostgreSQL only, like `UserStepTimes`."""
+class IntradayStepTimes(_StepTimes):
+    """`UserStepTimes` for one day in `IntradayFill` (today, a day not rolled up yet), kept
+    current by ingestion in the transaction that stores the events, so a funnel never
+    ranks a whole day of raw events per request. PostgreSQL only."""
 
     day = models.DateField()
-    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
-    event_type = models.CharField(max_length=EVENT_TYPE_MAX_LENGTH)
-    any_feature = models.BooleanField()
-    feature = models.CharField(max_length=FEATURE_MAX_LENGTH, blank=True, default="")
-    times = ArrayField(models.BigIntegerField())
 
     class Meta:
         constraints = [
@@ -232,5 +236,4 @@ class IntradayStepTimes(models.Model):
         ]
 
     def __str__(self) -> str:
-        kind = self.event_type if self.any_feature else f"{self.event_type}:{self.feature}"
-        return f"{self.day} {self.user_id} {kind}: {len(self.times)} events (intraday)"
+        return f"{self.day} {self.user_id} {self.kind}: {len(self.times)} events (intraday)"
