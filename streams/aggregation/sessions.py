@@ -209,6 +209,7 @@ def _events_sessionize(sql: _Sql, *, full: bool, timeout: float, heartbeat: floa
             "cap": GAP_CAP_HEARTBEATS * heartbeat,
             "startup_max": STARTUP_MS_MAX,
         },
+        analyze=("stream_id", "client_id", "session_no", "day_no", "old_session_id", "startup_ms"),
     )
 
 
@@ -262,6 +263,7 @@ def _sessions_sum(sql: _Sql) -> None:
              AND f.session_no = g.session_no
         """,
         _code_params(),
+        analyze=("stream_id", "client_id", "session_no", "started_at", "opening", "final_id"),
     )
 
 
