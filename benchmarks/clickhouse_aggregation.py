@@ -6,8 +6,9 @@ events computes that pair's sessions alone), for a full rebuild:
 
 1. `agg_events`: each event with its session number, the player state it leaves in
    force and the seconds credited to the gap after it — the window functions of
-   `streams.aggregation.sessions._events_sessionize`, with the same running-MAX anchor
-   for the state;
+   `streams.aggregation.sessions._events_sessionize` (which, on PostgreSQL, sums them per
+   session and day in the same statement instead of storing them), running MAXes of
+   the row number finding the same state (one per state here, one encoded value there);
 2. `agg_sessions`: one row per session, keyed (stream_id, client_id, session_no);
 3. `agg_session_days`: each credited span on the UTC day it fell on;
 4. the parts of each (stream, day) — sessions, unique viewers and error sessions on the
@@ -32,7 +33,7 @@ _SESSION = "stream_id, client_id, session_no"
 _BOT = Device.BOT.value
 
 # Sorted by pair and time, as the aggregator reads PostgreSQL's (stream, client_id,
-# occurred_at) index; partitioned by month on event time, as the PostgreSQL raw tables.
+# occurred_at, id) index; partitioned by month on event time, as the PostgreSQL raw tables.
 EVENTS_TABLE = """
 CREATE TABLE playback_event (
     id UInt64,
@@ -60,7 +61,7 @@ def _state_after_case(column: str) -> str:
 
 
 def events_sessionize_sql() -> str:
-    """agg_events, as `_events_sessionize` builds it on PostgreSQL.
+    """agg_events: the per-event rows `_events_sessionize` computes on PostgreSQL.
 
     lagInFrame/leadInFrame with ±inf defaults stand in for LAG/LEAD's NULL at a pair's
     first and last event (an infinite gap starts or ends a session either way).

@@ -189,8 +189,10 @@ class PlaybackEvent(models.Model):
 
     class Meta:
         indexes = [
+            # The aggregator's windows run in (stream, client, occurred_at, id) order: with
+            # `id` in the key the index gives that order whole, ties on one instant included.
             models.Index(
-                fields=["stream", "client_id", "occurred_at"], name="event_client_time_idx"
+                fields=["stream", "client_id", "occurred_at", "id"], name="event_client_time_id_idx"
             ),
             # occurred_at is indexed by migration 0002: BRIN on PostgreSQL (rows arrive in
             # time order, so block ranges summarise it almost for free), B-tree elsewhere.

@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 LOCK_NAME = "streams.aggregation"
 # The cache key `job_lock` takes for LOCK_NAME (tests and operators look at it).
 LOCK_KEY = job_lock_key(LOCK_NAME)
-_SCRATCH_TABLES = ("agg_scope", "agg_events", "agg_sessions", "agg_old", "agg_days")
+_SCRATCH_TABLES = ("agg_scope", "agg_pieces", "agg_sessions", "agg_old", "agg_days")
 
 
 @dataclass(frozen=True)

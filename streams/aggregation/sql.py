@@ -110,9 +110,19 @@ class _Sql:
         self.drop(name)
         self.execute(f"CREATE TEMP TABLE {name} {columns}{' ON COMMIT DROP' if self.pg else ''}")
 
-    def temp_table(self, name: str, select_sql: str, params: dict[str, Any] | None = None) -> None:
-        """A scratch table holding the rows of `select_sql`, analyzed for the planner."""
+    def temp_table(
+        self,
+        name: str,
+        select_sql: str,
+        params: dict[str, Any] | None = None,
+        *,
+        analyze: tuple[str, ...] = (),
+    ) -> None:
+        """A scratch table holding the rows of `select_sql`, analyzed for the planner —
+        only its `analyze` columns when given (the ones later statements join, group or
+        filter on: statistics of every column of a wide table cost more than they save)."""
         self.drop(name)
         on_commit = " ON COMMIT DROP" if self.pg else ""
         self.execute(f"CREATE TEMP TABLE {name}{on_commit} AS {select_sql}", params)
-        self.execute(f"ANALYZE {name}")
+        columns = f" ({', '.join(analyze)})" if analyze and self.pg else ""
+        self.execute(f"ANALYZE {name}{columns}")
