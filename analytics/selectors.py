@@ -32,6 +32,7 @@ from .models import (
     IntradayActiveUser,
     IntradayEventCount,
     IntradayFill,
+    UserActivity,
 )
 
 logger = logging.getLogger(__name__)
@@ -209,12 +210,35 @@ def _rollup_users_cached(
     return users, per_week
 
 
-def _day_ranges_sql(column: str, runs: Sequence[tuple[dt.date, dt.date]]) -> tuple[str, list]:
-    sql = " OR ".join(f"({column} >= %s AND {column} <= %s)" for _ in runs)
+def _days_since_sql(day: dt.date, column: str) -> tuple[str, list[Any]]:
+    """SQL for `day - column` in whole days (both dates), on either database."""
+    if connection.vendor == "sqlite":
+        return f"CAST(julianday(%s) - julianday({column}) AS INTEGER)", [sql_date(day)]
+    return f"(CAST(%s AS DATE) - {column})", [day]
+
+
+def _active_in_runs_sql(runs: Sequence[tuple[dt.date, dt.date]]) -> tuple[str, list[Any]]:
+    """A condition: the `activity` row (a `UserActivity`, or NULLs) has an active day in
+    one of `runs` (inclusive day ranges).
+
+    Decided from `first_day` / `last_day` alone whenever either falls inside a run (the
+    row starts and ends on an active day) or the row misses the run; only a row that
+    spans a run from both sides reads its `active_days` segment of the run.
+    """
+    find = "INSTR" if connection.vendor == "sqlite" else "STRPOS"
+    checks: list[str] = []
     params: list[Any] = []
     for first, last in runs:
-        params += [sql_date(first), sql_date(last)]
-    return f"({sql})", params
+        offset, offset_params = _days_since_sql(first, "activity.first_day")
+        checks.append(
+            "(CASE WHEN activity.last_day < %s OR activity.first_day > %s THEN 0 "
+            "WHEN activity.last_day <= %s OR activity.first_day >= %s THEN 1 "
+            f"WHEN {find}(SUBSTR(activity.active_days, {offset} + 1, {(last - first).days + 1}), "
+            "'1') > 0 THEN 1 ELSE 0 END) = 1"
+        )
+        params += [sql_date(first), sql_date(last), sql_date(last), sql_date(first)]
+        params += offset_params
+    return f"({' OR '.join(checks)})", params
 
 
 def _raw_day_users(
@@ -227,51 +251,65 @@ def _raw_day_users(
     """What the raw days add to the rolled-up days' user counts, in one statement.
 
     Returns (users of the raw days not active on any rolled-up day of the window,
-    the same per ISO week, users per raw day). Each raw-day user is probed against the
-    `(user_id, day)` index of `DailyActiveUser` (an anti-join), so the cost grows with
-    today's users, not with the window's per-day user rows.
+    the same per ISO week, users per raw day). Each raw-day user is looked up once in
+    `UserActivity` (one row per user, the same days as `DailyActiveUser`), which answers
+    for the window and for every week at once, so the cost grows with the raw days'
+    users, not with the window's per-day user rows.
     """
     if not raw_days:
         return 0, {}, {}
-    ops = connection.ops
-    quote = ops.quote_name
-    dau_table = quote(DailyActiveUser._meta.db_table)
     branches, params = raw_users_branches(raw_days, intraday_days)
     raw_weeks = sorted({iso_monday(day) for day in raw_days})
-    flags: list[str] = []
-    flag_params: list[Any] = []
-    for i, monday in enumerate(raw_weeks):
-        flags.append(f"MAX(CASE WHEN day >= %s AND day < %s THEN 1 ELSE 0 END) AS w{i}")
-        flag_params += [sql_date(monday), sql_date(monday + dt.timedelta(days=7))]
-    for i, day in enumerate(raw_days):
-        flags.append(f"MAX(CASE WHEN day = %s THEN 1 ELSE 0 END) AS r{i}")
-        flag_params.append(sql_date(day))
+    sums: list[str] = []
+    sum_params: list[Any] = []
+    joined = ""
+    join_params: list[Any] = []
+    if len(raw_days) == 1:
+        # One day's users are distinct already (its branch reads unique rows), and every
+        # one of them is active on that day and in its week.
+        per_user = "SELECT user_id, 1 AS r0, 1 AS w0 FROM raw_active"
+        flag_params: list[Any] = []
+    else:
+        flags: list[str] = []
+        flag_params = []
+        for i, monday in enumerate(raw_weeks):
+            flags.append(f"MAX(CASE WHEN day >= %s AND day < %s THEN 1 ELSE 0 END) AS w{i}")
+            flag_params += [sql_date(monday), sql_date(monday + dt.timedelta(days=7))]
+        for i, day in enumerate(raw_days):
+            flags.append(f"MAX(CASE WHEN day = %s THEN 1 ELSE 0 END) AS r{i}")
+            flag_params.append(sql_date(day))
+        per_user = f"SELECT user_id, {', '.join(flags)} FROM raw_active GROUP BY user_id"
 
     def not_rolled_up(days: Sequence[dt.date], flag: str | None) -> str:
-        # 1 when the user counts (has the flag) and has no row on any of `days`.
-        has_flag = f"{flag} = 0" if flag else "1 = 0"
+        # 1 when the user counts (has the flag) and is active on none of `days`.
+        has_flag = f"per_user.{flag} = 0" if flag else "1 = 0"
         if not days:
             return f"SUM(CASE WHEN {has_flag} THEN 0 ELSE 1 END)"
-        ranges, range_params = _day_ranges_sql("rolled.day", day_runs(days))
-        params.extend(range_params)
-        return (
-            f"SUM(CASE WHEN {has_flag} THEN 0 WHEN EXISTS (SELECT 1 FROM {dau_table} rolled "
-            f"WHERE rolled.user_id = per_user.user_id AND {ranges}) THEN 0 ELSE 1 END)"
-        )
+        active, active_params = _active_in_runs_sql(day_runs(days))
+        sum_params.extend(active_params)
+        return f"SUM(CASE WHEN {has_flag} THEN 0 WHEN {active} THEN 0 ELSE 1 END)"
 
-    sums = [f"SUM(r{i})" for i in range(len(raw_days))]
+    sums += [f"SUM(per_user.r{i})" for i in range(len(raw_days))]
     sums.append(not_rolled_up(rollup_days, None))
     for i, monday in enumerate(raw_weeks):
         week_days = [d for d in rollup_days if monday <= d < monday + dt.timedelta(days=7)]
         sums.append(not_rolled_up(week_days, f"w{i}"))
+    if rollup_days:
+        # A row whose last active day is before the window's first rolled-up day answers
+        # "not active" for every run: leave it out of the join.
+        joined = (
+            " LEFT JOIN (SELECT user_id, first_day, last_day, active_days FROM "
+            f"{connection.ops.quote_name(UserActivity._meta.db_table)} WHERE last_day >= %s) "
+            "activity ON activity.user_id = per_user.user_id"
+        )
+        join_params.append(sql_date(rollup_days[0]))
     sql = (
         f"WITH raw_active (day, user_id) AS ({' UNION ALL '.join(branches)}) "
-        f"SELECT {', '.join(sums)} FROM ("
-        f"SELECT user_id, {', '.join(flags)} FROM raw_active GROUP BY user_id) per_user"
+        f"SELECT {', '.join(sums)} FROM ({per_user}) per_user{joined}"
     )
     with connection.cursor() as cursor:
-        # Placeholders in text order: the raw branches, the sums' day ranges, the flags.
-        cursor.execute(sql, params + flag_params)
+        # Placeholders in text order: the raw branches, the sums, the flags, the join.
+        cursor.execute(sql, params + sum_params + flag_params + join_params)
         counts = [int(n or 0) for n in cursor.fetchone()]
     per_raw_day = dict(zip(raw_days, counts[: len(raw_days)], strict=True))
     new_in_window = counts[len(raw_days)]
