@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -41,7 +41,7 @@ FUNNEL_STEPS = ("page_view", "action", "conversion")
 USAGE_MAX_DAYS = 365
 # The distinct users of a window's rolled-up days, cached under a key that names every
 # rollup row they come from (see `_rollup_users_cached`); a day's entry ages out on its own.
-USAGE_CACHE_PREFIX = "analytics:usage:rollup-users:v1:"
+USAGE_CACHE_PREFIX = "analytics:usage:rollup-users:v2:"
 USAGE_CACHE_TIMEOUT = 26 * 60 * 60
 
 
@@ -137,33 +137,33 @@ def _rolled_up_users(
     return users, dict(zip(week_starts, [int(n or 0) for n in counts], strict=True))
 
 
+class _RolledUpDay(NamedTuple):
+    """One rolled-up day of the window as read by `_window_read`."""
+
+    total_events: int
+    dau: int
+    event_counts: str  # JSON text, decoded once per request
+    feature_usage: str
+    computed_at: str  # as the database returns it: only compared, never read
+
+
 def _rollup_fingerprint(
-    *, first_day: dt.date, today: dt.date, rollups: Mapping[dt.date, DailyRollup]
+    *, first_day: dt.date, today: dt.date, rollups: Mapping[dt.date, _RolledUpDay]
 ) -> str:
     """A cache key naming the window and the exact state of every rollup row it reads.
 
-    Every write that can change a day's `DailyActiveUser` rows also changes its rollup row:
-    a recompute sets `computed_at` (and the day's figures), a closed-day fold-in adds to
-    `total_events` (and to `dau` with a new user), a GDPR erase recomputes the day or
-    lowers its `dau`, a late event or an erasure flags the day (it then leaves the
-    rolled-up set), and the purge deletes the row. The key is read from the database on
-    every request, so a cached entry is never used after such a write, in any process,
-    without any invalidation message (the cache may be per-process LocMem or shared Redis).
+    Every write that can change a day's `DailyActiveUser` rows (and so its `UserActivity`
+    days) also changes its rollup row: a recompute sets `computed_at` (and the day's
+    figures), a closed-day fold-in adds to `total_events` (and to `dau` with a new user),
+    a GDPR erase recomputes the day or lowers its `dau`, a late event or an erasure flags
+    the day (it then leaves the rolled-up set), and the purge deletes the row. The key is
+    read from the database on every request, so a cached entry is never used after such a
+    write, in any process, without any invalidation message (the cache may be per-process
+    LocMem or shared Redis).
     """
-    state = [
-        [
-            day.isoformat(),
-            rollup.computed_at.isoformat() if rollup.computed_at else "",
-            rollup.total_events,
-            rollup.dau,
-            rollup.event_counts,
-            rollup.feature_usage,
-        ]
-        for day, rollup in sorted(rollups.items())
-    ]
+    state = [[day.isoformat(), *rollup] for day, rollup in sorted(rollups.items())]
     blob = json.dumps(
         [connection.settings_dict.get("NAME"), first_day.isoformat(), today.isoformat(), state],
-        sort_keys=True,
         default=str,
     )
     return USAGE_CACHE_PREFIX + hashlib.sha256(blob.encode()).hexdigest()
@@ -317,14 +317,63 @@ def _raw_day_users(
     return new_in_window, new_per_week, per_raw_day
 
 
+def _as_date(value: Any) -> dt.date:
+    # SQLite returns a raw statement's dates as ISO text.
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _window_read(
+    *, first_day: dt.date, today: dt.date
+) -> tuple[dict[dt.date, _RolledUpDay], set[dt.date], list[tuple[dt.date, str, str, int]]]:
+    """(the window's rolled-up days, its days with intraday rows, their intraday event
+    counts), read in one statement (one snapshot, one round trip).
+
+    A rolled-up day is one with a computed, unflagged rollup (always before today). The
+    JSON figures come back as the stored text: they name the row's state in the cache key
+    (`_rollup_fingerprint`) as they are, and are decoded once.
+    """
+    quote = connection.ops.quote_name
+    as_text = "" if connection.vendor == "sqlite" else "::text"
+    first, last = sql_date(first_day), sql_date(today)
+    sql = (
+        f"SELECT 0, day, event_counts{as_text}, feature_usage{as_text}, total_events, dau, "
+        f"computed_at FROM {quote(DailyRollup._meta.db_table)} "
+        "WHERE day >= %s AND day < %s AND needs_recompute = %s "
+        f"UNION ALL SELECT 1, day, NULL, NULL, 0, 0, filled_at FROM "
+        f"{quote(IntradayFill._meta.db_table)} WHERE day >= %s AND day <= %s "
+        # Only a filled day has these rows (they are made after its fill row and dropped
+        # with it); the caller keeps those of its raw days.
+        f"UNION ALL SELECT 2, day, event_type, feature, events, 0, NULL FROM "
+        f"{quote(IntradayEventCount._meta.db_table)} WHERE day >= %s AND day <= %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [first, last, False, first, last, first, last])
+        rows = cursor.fetchall()
+    rollups: dict[dt.date, _RolledUpDay] = {}
+    filled: set[dt.date] = set()
+    counts: list[tuple[dt.date, str, str, int]] = []
+    for kind, day, text_a, text_b, n, dau, moment in rows:
+        if kind == 0:
+            rollups[_as_date(day)] = _RolledUpDay(
+                int(n), int(dau), text_a, text_b, "" if moment is None else str(moment)
+            )
+        elif kind == 1:
+            filled.add(_as_date(day))
+        else:
+            counts.append((_as_date(day), text_a, text_b, int(n)))
+    return rollups, filled, counts
+
+
 @contextlib.contextmanager
-def no_jit() -> Iterator[None]:
-    """Run today's raw statements without PostgreSQL's JIT.
+def no_jit(*, when: bool = True) -> Iterator[None]:
+    """Run today's raw statements without PostgreSQL's JIT (`when` they read raw events).
 
     Their cost estimate (~100k rows of today late in the day) crosses `jit_above_cost`,
-    and compiling them took ~9 ms of a ~50 ms statement that runs once.
+    and compiling them took ~9 ms of a ~50 ms statement that runs once. Statements over
+    intraday and per-user rows only are estimated far below it, and skip the three round
+    trips this takes (BEGIN, SET LOCAL, COMMIT).
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not when:
         yield
         return
     with transaction.atomic():
@@ -333,26 +382,17 @@ def no_jit() -> Iterator[None]:
         yield
 
 
-def _raw_day_counts(
-    raw_days: Sequence[dt.date], intraday_days: Collection[dt.date]
-) -> list[tuple[dt.date, str, str, int]]:
-    """(day, event_type, feature, events) of the raw days: a day's intraday counts when it
-    has them, else one index range scan of its raw events per day, with the day as a
-    constant (no per-row timezone conversion)."""
-    if not raw_days:
+def _raw_event_counts(days: Sequence[dt.date]) -> list[tuple[dt.date, str, str, int]]:
+    """(day, event_type, feature, events) of days read from raw events (no rollup and no
+    intraday rows): one index range scan per day, with the day as a constant (no per-row
+    timezone conversion)."""
+    if not days:
         return []
     ops = connection.ops
     table = ops.quote_name(Event._meta.db_table)
-    counts_table = ops.quote_name(IntradayEventCount._meta.db_table)
     branches: list[str] = []
     params: list[Any] = []
-    for i, day in enumerate(raw_days):
-        if day in intraday_days:
-            branches.append(
-                f"SELECT {i}, event_type, feature, events FROM {counts_table} WHERE day = %s"  # noqa: S608
-            )
-            params.append(sql_date(day))
-            continue
+    for i, day in enumerate(days):
         start, end = day_bounds(day)
         branches.append(
             f"SELECT {i}, event_type, feature, COUNT(*) FROM {table} "  # noqa: S608 — model names
@@ -361,7 +401,7 @@ def _raw_day_counts(
         params += [ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(branches), params)
-        return [(raw_days[i], t, f, int(n)) for i, t, f, n in cursor.fetchall()]
+        return [(days[i], t, f, int(n)) for i, t, f, n in cursor.fetchall()]
 
 
 def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -373,15 +413,11 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
     first_day = today - dt.timedelta(days=days - 1)
     window = [first_day + dt.timedelta(days=n) for n in range(days)]
 
-    rollups = {
-        rollup.day: rollup
-        for rollup in DailyRollup.objects.filter(
-            day__gte=first_day, day__lt=today, needs_recompute=False
-        ).only("day", "total_events", "event_counts", "feature_usage", "dau", "computed_at")
-    }
+    rollups, filled_days, intraday_counts = _window_read(first_day=first_day, today=today)
     rollup_days = sorted(rollups)
     raw_days = [day for day in window if day not in rollups]
-    intraday_days = intraday_filled_days(raw_days)
+    intraday_days = filled_days.intersection(raw_days)
+    raw_event_days = [day for day in raw_days if day not in intraday_days]
 
     events_per_day: dict[dt.date, int] = {}
     event_counts: dict[str, int] = {}
@@ -390,14 +426,15 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
     for day, rollup in rollups.items():
         events_per_day[day] = rollup.total_events
         users_per_day[day] = rollup.dau
-        for event_type, n in rollup.event_counts.items():
+        for event_type, n in json.loads(rollup.event_counts).items():
             event_counts[event_type] = event_counts.get(event_type, 0) + n
-        for feature, n in rollup.feature_usage.items():
+        for feature, n in json.loads(rollup.feature_usage).items():
             feature_usage[feature] = feature_usage.get(feature, 0) + n
 
-    with no_jit():
-        raw_counts = _raw_day_counts(raw_days, intraday_days)
-        week_starts = sorted({iso_monday(day) for day in window})
+    week_starts = sorted({iso_monday(day) for day in window})
+    with no_jit(when=bool(raw_event_days)):
+        raw_counts = [row for row in intraday_counts if row[0] in intraday_days]
+        raw_counts += _raw_event_counts(raw_event_days)
         new_users, new_per_week, users_per_raw_day = _raw_day_users(
             raw_days=raw_days,
             intraday_days=intraday_days,
