@@ -169,44 +169,50 @@ def _rollup_fingerprint(
     return USAGE_CACHE_PREFIX + hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _cache_get_many(keys: Sequence[str]) -> dict[str, Any] | None:
+    """The cached entries of `keys` in one round trip; None when the cache is not to be
+    used (Redis failed recently or just now): the figures are then counted, not cached."""
+    # While Redis recently failed, the cache is not asked (no timeout per request).
+    if not redis_breaker.available():
+        return None
+    try:
+        return cache.get_many(keys)
+    except Exception:  # noqa: BLE001 — a cache outage costs speed, never the answer
+        logger.warning("usage cache unavailable; counting from the database", exc_info=True)
+        redis_breaker.failed()
+        return None
+
+
+def _cache_set(key: str, value: Any) -> None:
+    try:
+        cache.set(key, value, USAGE_CACHE_TIMEOUT)
+    except Exception:  # noqa: BLE001
+        logger.warning("usage cache unavailable; figures not cached", exc_info=True)
+        redis_breaker.failed()
+
+
 def _rollup_users_cached(
     *,
     key: str,
+    cached: Mapping[str, Any] | None,
     rollup_days: Sequence[dt.date],
     week_starts: Sequence[dt.date],
 ) -> tuple[int, dict[dt.date, int]]:
-    """(users of the rolled-up days, their users per ISO week), from the cache when it has them.
+    """(users of the rolled-up days, their users per ISO week), from the cache when it has
+    them (`cached`: what `_cache_get_many` found, None without a cache).
 
-    Only these figures are cached: they are the expensive part (every per-day user row of
-    the window) and change only when a rollup row does (see `_rollup_fingerprint`).
+    They are the expensive part (every per-day user row of the window) and change only
+    when a rollup row does (see `_rollup_fingerprint`).
     """
     if not rollup_days:
         return 0, {}
-    # While Redis recently failed, the cache is not asked (no timeout per request).
-    use_cache = redis_breaker.available()
-    hit = None
-    if use_cache:
-        try:
-            hit = cache.get(key)
-        except Exception:  # noqa: BLE001 — a cache outage costs speed, never the answer
-            logger.warning("usage cache unavailable; counting from the database", exc_info=True)
-            redis_breaker.failed()
-            use_cache = False
+    hit = None if cached is None else cached.get(key)
     if hit is not None:
         users, per_week = hit
         return users, {dt.date.fromisoformat(week): n for week, n in per_week.items()}
     users, per_week = _rolled_up_users(rollup_days=rollup_days, week_starts=week_starts)
-    if not use_cache:
-        return users, per_week
-    try:
-        cache.set(
-            key,
-            (users, {week.isoformat(): n for week, n in per_week.items()}),
-            USAGE_CACHE_TIMEOUT,
-        )
-    except Exception:  # noqa: BLE001
-        logger.warning("usage cache unavailable; figures not cached", exc_info=True)
-        redis_breaker.failed()
+    if cached is not None:
+        _cache_set(key, (users, {week.isoformat(): n for week, n in per_week.items()}))
     return users, per_week
 
 
@@ -324,9 +330,9 @@ def _as_date(value: Any) -> dt.date:
 
 def _window_read(
     *, first_day: dt.date, today: dt.date
-) -> tuple[dict[dt.date, _RolledUpDay], set[dt.date], list[tuple[dt.date, str, str, int]]]:
-    """(the window's rolled-up days, its days with intraday rows, their intraday event
-    counts), read in one statement (one snapshot, one round trip).
+) -> tuple[dict[dt.date, _RolledUpDay], dict[dt.date, str], list[tuple[dt.date, str, str, int]]]:
+    """(the window's rolled-up days, its days with intraday rows and their `filled_at`,
+    their intraday event counts), read in one statement (one snapshot, one round trip).
 
     A rolled-up day is one with a computed, unflagged rollup (always before today). The
     JSON figures come back as the stored text: they name the row's state in the cache key
@@ -350,7 +356,7 @@ def _window_read(
         cursor.execute(sql, [first, last, False, first, last, first, last])
         rows = cursor.fetchall()
     rollups: dict[dt.date, _RolledUpDay] = {}
-    filled: set[dt.date] = set()
+    filled: dict[dt.date, str] = {}
     counts: list[tuple[dt.date, str, str, int]] = []
     for kind, day, text_a, text_b, n, dau, moment in rows:
         if kind == 0:
@@ -358,10 +364,107 @@ def _window_read(
                 int(n), int(dau), text_a, text_b, "" if moment is None else str(moment)
             )
         elif kind == 1:
-            filled.add(_as_date(day))
+            filled[_as_date(day)] = str(moment)
         else:
             counts.append((_as_date(day), text_a, text_b, int(n)))
     return rollups, filled, counts
+
+
+class _TodayUsers(NamedTuple):
+    """Today's intraday users classified against the rolled-up days of the window."""
+
+    up_to_id: int  # every `IntradayActiveUser` row of today with an id up to this one…
+    users: int  # …and there were this many of them (today's users)
+    not_in_window: int  # of them, not active on any rolled-up day of the window
+    not_in_week: int  # of them, not active on any rolled-up day of today's ISO week
+
+
+def _today_users_after(
+    *, today: dt.date, rollup_days: Sequence[dt.date], after_id: int
+) -> tuple[int, int, _TodayUsers]:
+    """(today's users now, how many of their rows have an id above `after_id`, those rows
+    classified), in one statement (one snapshot).
+
+    Each row's user is looked up once in `UserActivity`, as in `_raw_day_users`.
+    """
+    quote = connection.ops.quote_name
+    users_table = quote(IntradayActiveUser._meta.db_table)
+    monday = iso_monday(today)
+    sums: list[str] = []
+    params: list[Any] = [sql_date(today)]
+    for days in (rollup_days, [day for day in rollup_days if day >= monday]):
+        if not days:
+            sums.append("COUNT(*)")
+            continue
+        active, active_params = _active_in_runs_sql(day_runs(days))
+        sums.append(f"SUM(CASE WHEN {active} THEN 0 ELSE 1 END)")
+        params += active_params
+    params += [sql_date(today), after_id]
+    joined = ""
+    if rollup_days:
+        joined = (
+            " LEFT JOIN (SELECT user_id, first_day, last_day, active_days FROM "
+            f"{quote(UserActivity._meta.db_table)} WHERE last_day >= %s) "
+            "activity ON activity.user_id = added.user_id"
+        )
+        params.append(sql_date(rollup_days[0]))
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {users_table} WHERE day = %s), COUNT(*), "  # noqa: S608
+        f"MAX(added.id), {', '.join(sums)} FROM (SELECT id, user_id FROM {users_table} "
+        f"WHERE day = %s AND id > %s) added{joined}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        users, added, last_id, not_in_window, not_in_week = cursor.fetchone()
+    return (
+        int(users),
+        int(added),
+        _TodayUsers(
+            int(last_id or after_id), int(added), int(not_in_window or 0), int(not_in_week or 0)
+        ),
+    )
+
+
+def _today_users_cached(
+    *,
+    key: str,
+    cached: Mapping[str, Any] | None,
+    today: dt.date,
+    rollup_days: Sequence[dt.date],
+) -> _TodayUsers:
+    """Today's users classified, when today is the window's only raw day and has intraday
+    rows: only the rows added since the cached entry are looked up.
+
+    `key` names the rollup state (`_rollup_fingerprint`) and today's fill state, so an entry
+    is only ever read against the rolled-up days it was classified against. Today's rows are
+    only ever added to (a user's first event of the day inserts one, with a new, higher id;
+    later events update it) or all replaced at once with new ids (a rebuild: an erasure, a
+    refill). So the entry holds exactly the rows with an id up to `up_to_id` as long as
+    there are still `users` of them: a rebuild leaves none, and a row that got a lower id
+    but committed after the entry was made (concurrent stores) adds one. Either way the
+    count differs and every row is classified again.
+    """
+    entry = None if cached is None else cached.get(key)
+    if entry is not None:
+        entry = _TodayUsers(*entry)
+        users, added, more = _today_users_after(
+            today=today, rollup_days=rollup_days, after_id=entry.up_to_id
+        )
+        if users - added == entry.users:
+            if not added:
+                return entry
+            entry = _TodayUsers(
+                more.up_to_id,
+                users,
+                entry.not_in_window + more.not_in_window,
+                entry.not_in_week + more.not_in_week,
+            )
+            _cache_set(key, tuple(entry))
+            return entry
+    _, _, entry = _today_users_after(today=today, rollup_days=rollup_days, after_id=0)
+    if cached is not None:
+        _cache_set(key, tuple(entry))
+    return entry
 
 
 @contextlib.contextmanager
@@ -413,10 +516,10 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
     first_day = today - dt.timedelta(days=days - 1)
     window = [first_day + dt.timedelta(days=n) for n in range(days)]
 
-    rollups, filled_days, intraday_counts = _window_read(first_day=first_day, today=today)
+    rollups, fill_states, intraday_counts = _window_read(first_day=first_day, today=today)
     rollup_days = sorted(rollups)
     raw_days = [day for day in window if day not in rollups]
-    intraday_days = filled_days.intersection(raw_days)
+    intraday_days = fill_states.keys() & set(raw_days)
     raw_event_days = [day for day in raw_days if day not in intraday_days]
 
     events_per_day: dict[dt.date, int] = {}
@@ -432,15 +535,30 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
             feature_usage[feature] = feature_usage.get(feature, 0) + n
 
     week_starts = sorted({iso_monday(day) for day in window})
-    with no_jit(when=bool(raw_event_days)):
-        raw_counts = [row for row in intraday_counts if row[0] in intraday_days]
-        raw_counts += _raw_event_counts(raw_event_days)
-        new_users, new_per_week, users_per_raw_day = _raw_day_users(
-            raw_days=raw_days,
-            intraday_days=intraday_days,
-            rollup_days=rollup_days,
-            week_starts=week_starts,
+    key = _rollup_fingerprint(first_day=first_day, today=today, rollups=rollups)
+    # Today alone not rolled up, from its intraday rows: the usual case, at any hour.
+    today_key = None
+    if raw_days == [today] and intraday_days:
+        fill_state = hashlib.sha256(fill_states[today].encode()).hexdigest()[:32]
+        today_key = f"{key}:today:{fill_state}"
+    cached = _cache_get_many([key] if today_key is None else [key, today_key])
+    raw_counts = [row for row in intraday_counts if row[0] in intraday_days]
+    if today_key is not None:
+        classified = _today_users_cached(
+            key=today_key, cached=cached, today=today, rollup_days=rollup_days
         )
+        new_users = classified.not_in_window
+        new_per_week = {iso_monday(today): classified.not_in_week}
+        users_per_raw_day = {today: classified.users}
+    else:
+        with no_jit(when=bool(raw_event_days)):
+            raw_counts += _raw_event_counts(raw_event_days)
+            new_users, new_per_week, users_per_raw_day = _raw_day_users(
+                raw_days=raw_days,
+                intraday_days=intraday_days,
+                rollup_days=rollup_days,
+                week_starts=week_starts,
+            )
     for day, event_type, feature, n in raw_counts:
         events_per_day[day] = events_per_day.get(day, 0) + n
         event_counts[event_type] = event_counts.get(event_type, 0) + n
@@ -449,9 +567,7 @@ def usage_summary(*, days: int = 30, now: dt.datetime | None = None) -> dict[str
 
     # Distinct users = users of the rolled-up days (cached) + raw-day users not among them.
     rolled_users, users_per_week = _rollup_users_cached(
-        key=_rollup_fingerprint(first_day=first_day, today=today, rollups=rollups),
-        rollup_days=rollup_days,
-        week_starts=week_starts,
+        key=key, cached=cached, rollup_days=rollup_days, week_starts=week_starts
     )
     users_in_window = rolled_users + new_users
     for week, n in new_per_week.items():
