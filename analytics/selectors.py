@@ -3,8 +3,12 @@
 Usage figures are assembled from `DailyRollup` for complete days; today and any day
 whose rollup is missing or flagged are read from that day's intraday rows when it has
 them (`IntradayFill`: kept current by ingestion, see `rollups`) and from raw events
-otherwise, so the cost grows with the number of active users in the window, not with
-events — at 23:59 as at 00:20.
+otherwise. Distinct users are the rolled-up days' users (counted once per rollup state
+and cached) plus the raw days' users who are not among them, each looked up once in
+`UserActivity`. When today is the only raw day (the usual case, at any hour), today's
+users are classified once and then only as they are added (cached too), so a request
+is two statements and one cache round trip at 23:59 as at 00:20; every cache key is read
+from the database on each request, so no write ever leaves a stale answer behind.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ logger = logging.getLogger(__name__)
 FUNNEL_STEPS = ("page_view", "action", "conversion")
 USAGE_MAX_DAYS = 365
 # The distinct users of a window's rolled-up days, cached under a key that names every
-# rollup row they come from (see `_rollup_users_cached`); a day's entry ages out on its own.
+# rollup row they come from (see `_rollup_users_cached`), and today's users classified
+# against them under that key plus today's fill state (`_today_users_cached`); an entry
+# nobody reads any more ages out on its own.
 USAGE_CACHE_PREFIX = "analytics:usage:rollup-users:v2:"
 USAGE_CACHE_TIMEOUT = 26 * 60 * 60
 
