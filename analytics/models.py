@@ -85,8 +85,7 @@ class DailyActiveUser(models.Model):
             models.UniqueConstraint(fields=["day", "user_id"], name="analytics_dau_day_user"),
         ]
         indexes = [
-            # GDPR lookups by user, and the usage API's anti-join of today's users against the
-            # window's rows (an index-only probe per user: user_id = … AND day BETWEEN …).
+            # GDPR lookups by user, and rebuilding a user's `UserActivity` row from these.
             models.Index(fields=["user_id", "day"], name="analytics_dau_user_day"),
         ]
 
@@ -100,8 +99,9 @@ class UserActivity(models.Model):
     `active_days` has one character per day from `first_day` to `last_day`, "1" when the
     user has a `DailyActiveUser` row that day, "0" otherwise; it starts and ends with a "1".
     Written wherever those rows are (the rollup, a closed day's fold-in, erasure, the
-    purge), so it always holds exactly the same days. Retention and stickiness read one
-    row per user instead of one per user and day.
+    purge), so it always holds exactly the same days. Retention, stickiness and the usage
+    API (today's users against the window's rolled-up days) read one row per user instead
+    of one per user and day.
     """
 
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, unique=True)

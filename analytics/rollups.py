@@ -10,7 +10,10 @@ Today (and a day not rolled up yet) is served from the intraday rows instead
 events by the first store of one of its events, then kept current by every store in the
 transaction that stores the events (each uuid is stored once, so each event is added
 exactly once — a retried batch adds nothing), rebuilt from raw rows by an erasure, and
-dropped when the day's rollup is computed.
+dropped when the day's rollup is computed. A day's `IntradayActiveUser` rows are only
+ever inserted (a user's first event of the day, with a new id) or updated, or all
+deleted at once (a rebuild, a drop): the usage API's cache of today's classified users
+(`selectors._today_users_cached`) relies on it.
 """
 
 from __future__ import annotations
