@@ -69,7 +69,8 @@ def user_erase(*, user_id: str) -> UserErasure:
         closed = closed_rollup_days(days=rolled_days, today=today)
         recomputed = sorted(day for day in rolled_days - closed if day < today)
         for day in recomputed:
-            daily_rollup_recompute(day=day)
+            # Only this user's events changed (unless the day is flagged anyway).
+            daily_rollup_recompute(day=day, only_users=[user_id])
         DailyActiveUser.objects.filter(user_id=user_id).delete()
         user_activity_rebuild(user_ids=[user_id])  # no rows left: the user's row goes
         step_times.user_delete(user_id=user_id)

@@ -116,8 +116,15 @@ def rollup_days_mark_for_recompute(*, days: Iterable[dt.date]) -> None:
     )
 
 
-def daily_rollup_recompute(*, day: dt.date) -> DailyRollup:
-    """Recompute one complete UTC day from its raw events and store it (idempotent)."""
+def daily_rollup_recompute(
+    *, day: dt.date, only_users: Collection[str] | None = None
+) -> DailyRollup:
+    """Recompute one complete UTC day from its raw events and store it (idempotent).
+
+    `only_users`: the only users whose events of the day changed since its last current
+    rollup (an erasure of an unflagged day); the funnel rows of the others are not
+    re-read. None (the default): anyone's may have.
+    """
     if day >= utc_today():
         raise ValueError(f"{day} is not a complete UTC day yet; only days before today roll up.")
     if closed_rollup_days(days=[day]):
@@ -155,7 +162,12 @@ def daily_rollup_recompute(*, day: dt.date) -> DailyRollup:
         user_activity_day_update(
             day=day, added=users_after - users_before, removed=users_before - users_after
         )
-        step_times.day_replace(day=day, users_before=users_before)
+        step_times.day_replace(
+            day=day,
+            users_before=users_before,
+            # a flagged day's slices may be stale for anyone
+            only_users=None if rollup.needs_recompute else only_users,
+        )
 
         rollup.total_events = sum(event_counts.values())
         rollup.event_counts = dict(sorted(event_counts.items(), key=lambda kv: (-kv[1], kv[0])))

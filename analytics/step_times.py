@@ -82,10 +82,14 @@ def _day_rows_sql(events_where: str) -> str:
     )
 
 
-def day_replace(*, day: dt.date, users_before: Collection[str]) -> None:
+def day_replace(
+    *, day: dt.date, users_before: Collection[str], only_users: Collection[str] | None = None
+) -> None:
     """Replace `day`'s slice of every row with the day's raw events, in the transaction
     that recomputes the day's rollup. `users_before` are the users the day's previous
     `DailyActiveUser` rows named: the only ones whose rows can hold the day already.
+    `only_users`, when given, are the only users whose events of the day changed since
+    its slices were written (an erasure): the others' rows are not read.
 
     Only rows whose slice changes are written (a re-run of an unchanged day writes
     nothing); each is spliced (before the day ‖ the day ‖ after it), never re-sorted.
@@ -93,13 +97,17 @@ def day_replace(*, day: dt.date, users_before: Collection[str]) -> None:
     if not enabled():
         return
     _lock()
+    events_where = "e.occurred_at >= %(start)s AND e.occurred_at < %(end)s"
+    if only_users is not None:
+        events_where += " AND e.user_id = ANY(%(only)s)"
+        users_before = set(users_before) & set(only_users)
     start, end = day_bounds(day)
     lo, hi = moment_floor(start), moment_floor(end)
     table = connection.ops.quote_name(UserStepTimes._meta.db_table)
     key = "user_id, event_type, any_feature, feature"
     slice_of = "times[width_bucket(%(lo)s - 1, times) + 1 : width_bucket(%(hi)s - 1, times)]"
     sql = (
-        f"WITH fresh AS ({_day_rows_sql('e.occurred_at >= %(start)s AND e.occurred_at < %(end)s')}), "
+        f"WITH fresh AS ({_day_rows_sql(events_where)}), "
         f"old AS (SELECT {key}, {slice_of} AS times FROM {table} "
         "WHERE user_id = ANY(%(users)s)), "
         f"changed AS (SELECT {', '.join(f'COALESCE(f.{c}, o.{c}) AS {c}' for c in key.split(', '))}, "
@@ -115,7 +123,14 @@ def day_replace(*, day: dt.date, users_before: Collection[str]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
-            {"start": start, "end": end, "lo": lo, "hi": hi, "users": sorted(users_before)},
+            {
+                "start": start,
+                "end": end,
+                "lo": lo,
+                "hi": hi,
+                "users": sorted(users_before),
+                "only": sorted(only_users or ()),
+            },
         )
         cursor.execute(
             f"DELETE FROM {table} WHERE user_id = ANY(%s) AND cardinality(times) = 0",  # noqa: S608

@@ -143,7 +143,18 @@ def test_an_erasure_removes_the_users_rows(frozen_now):
     store(random_events(14))
     roll_up_past_days()
     assert UserStepTimes.objects.filter(user_id="user04").exists() == ON_POSTGRES
+    # Another user's late event flags one of the erased user's days: that day's
+    # recompute must bring everyone's slice up to date, not only the erased user's.
+    user04_days = {
+        at.astimezone(dt.UTC).date()
+        for at in Event.objects.filter(user_id="user04").values_list("occurred_at", flat=True)
+    }
+    flagged = max(d for d in user04_days if d < TODAY)
+    at = dt.datetime.combine(flagged, dt.time(6, 0), tzinfo=dt.UTC)
+    store([("action", "user01", "signup", at)])
+    assert flagged not in current_days()
     user_erase(user_id="user04")
+    assert flagged in current_days()
     assert not UserStepTimes.objects.filter(user_id="user04").exists()
     assert_rows_match(current_days())
     assert read_answers()["funnels"] == [reference_funnel(*f) for f in FUNNELS]
