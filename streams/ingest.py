@@ -29,7 +29,7 @@ from echonest_analytics.ingestion import (
     refuse_duplicate_keys,
 )
 
-from .live_viewers import live_viewer_seen
+from .live_viewers import live_viewer_may_count, live_viewer_seen
 from .models import Device, PlaybackBatch, PlaybackEvent, Stream
 from .viewer_sessions import (
     sessions_locked,
@@ -227,9 +227,9 @@ def playback_batch_ingest(
             copy_rows(cursor, PlaybackEvent, _EVENT_COLUMNS, rows)
         else:
             insert_rows(PlaybackEvent, _EVENT_COLUMNS, rows)
-        if device != Device.BOT:
+        seen_at = times[-1]
+        if device != Device.BOT and live_viewer_may_count(seen_at=seen_at, at=received_at):
             # After commit, best effort: a Redis outage never fails the batch (SPEC §10).
-            seen_at = times[-1]
             transaction.on_commit(
                 lambda: live_viewer_seen(stream_id=stream_id, client_id=client_id, seen_at=seen_at)
             )

@@ -53,6 +53,14 @@ def _client():
         return None
 
 
+def live_viewer_may_count(*, seen_at: datetime, at: datetime) -> bool:
+    """Whether a client last seen at `seen_at` can still count as watching at `at` or
+    later. When not (a batch whose newest event is older than the window: one replayed
+    from offline storage, say), `live_viewer_seen` would add a member that its own trim
+    removes at once: ingestion then skips the write, which changes no answer."""
+    return seen_at.timestamp() >= at.timestamp() - live_window_seconds()
+
+
 def live_viewer_seen(*, stream_id: int, client_id: str, seen_at: datetime) -> bool:
     """Note that `client_id` had an event on the stream at `seen_at`. Never raises;
     False when Redis was not written (down, or skipped while the breaker is open)."""

@@ -407,7 +407,10 @@ def _sessions_finalize(sql: _Sql, *, now_epoch: float, timeout: float) -> int:
     sessions = _t(ViewerSession)
     sql.execute(
         f"UPDATE {sessions} SET finalized = TRUE, ended_at = last_event_at "
-        f"WHERE finalized = FALSE AND {sql.before('last_event_at', '%(stale_before)s', '<')}",
+        f"WHERE finalized = FALSE AND {sql.before('last_event_at', '%(stale_before)s', '<')} "
+        # Implied (a session starts no later than its last event); lets the open-sessions
+        # index (on started_at, so ingestion's updates stay HOT) bound the scan.
+        f"AND {sql.before('started_at', '%(stale_before)s', '<')}",
         {"stale_before": now_epoch - timeout},
     )
     return sql.cursor.rowcount

@@ -112,6 +112,30 @@ def test_a_late_batch_never_moves_a_client_back_out_of_the_window(
     assert datetime.now(UTC).timestamp() - score < 10
 
 
+def test_a_batch_older_than_the_window_asks_redis_nothing_and_changes_no_figure(
+    client, stream, admin_client_api, redis_client, django_capture_on_commit_callbacks
+):
+    def post(ago: float) -> list:
+        now = datetime.now(UTC)
+        events = [{"type": "heartbeat", "videoTime": 5, "ts": iso(now - timedelta(seconds=ago))}]
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = client.post(
+                "/analytics/events",
+                json.dumps(batch("launch-party", "c-late", events, sentAt=iso(now))),
+                content_type="application/json",
+                HTTP_USER_AGENT=DESKTOP_UA,
+            )
+        assert response.status_code == 202, response.content
+        return callbacks
+
+    assert post(WINDOW + 5) == []  # its newest event is already out of the window
+    assert PlaybackEvent.objects.filter(client_id="c-late").count() == 1
+    assert not redis_client.exists(live_viewers_key(stream.id))
+    assert live(admin_client_api)["viewers"] == 0
+    assert len(post(WINDOW - 5)) == 1  # a fresh batch is noted as before
+    assert live(admin_client_api)["viewers"] == 1
+
+
 def test_bots_never_count(seen, stream, admin_client_api):
     seen("c-bot", 2, ua=BOT_UA)
     assert PlaybackEvent.objects.filter(client_id="c-bot").count() == 2
