@@ -516,26 +516,34 @@ def _funnel_reached_pg(
             found.append(f"{raw}[width_bucket({previous}, {raw}) + 1]")
         return f"LEAST({', '.join(found)})"
 
-    def joins(j: int, user: str) -> str:
+    def joins(j: int, user: str) -> str:  # the sources of kind j beside each user
         return " ".join(
             f"LEFT JOIN {name} {alias} ON {alias}.user_id = {user}" for name, alias, _ in sources[j]
         )
 
     first = kinds.index(steps[0])
     start = step_times.moment_floor(day_start(window.first_day))
-    users = [f"SELECT user_id FROM {name}" for name, _, _ in sources[first]]
+    # Step 1's users: every user in one of its sources, the sources full-joined on the
+    # user (each read once, no separate list of users).
+    joined: list[str] = []
+    ids: list[str] = []
+    for name, alias, _ in sources[first]:
+        on = f" ON {alias}.user_id = COALESCE({', '.join(ids)})" if ids else ""
+        joined.append(f"{' FULL JOIN ' if ids else ''}{name} {alias}{on}")
+        ids.append(f"{alias}.user_id")
     if raw_runs:
-        users.append(f"SELECT user_id FROM raw WHERE k{first} IS NOT NULL")
-    raw_join = " LEFT JOIN raw r ON r.user_id = u.user_id" if raw_runs else ""
+        on = f" ON r.user_id = COALESCE({', '.join(ids)})" if ids else ""
+        joined.append(f"{' FULL JOIN ' if ids else ''}raw r{on}")
+        ids.append("r.user_id")
+    user_id = f"COALESCE({', '.join(ids)})" if len(ids) > 1 else ids[0]
     carried = "".join(f", r.k{j}" for j in range(len(kinds))) if raw_runs else ""
     window_us = window_days * 86_400_000_000
     # OFFSET 0 keeps each subquery whole, so its search runs once per row.
     ctes.append(
         f"s0 AS MATERIALIZED (SELECT *, (e / {slots} + {window_us}) * {slots} + {slots - 1} "
-        f"AS lim FROM (SELECT u.user_id{carried}, "
+        f"AS lim FROM (SELECT {user_id} AS user_id{carried}, "
         f"{next_after(str(start - 1), first, f'r.k{first}')} AS e "
-        f"FROM ({' UNION '.join(users)}) u {joins(first, 'u.user_id')}{raw_join} OFFSET 0) x "
-        "WHERE e IS NOT NULL)"
+        f"FROM {''.join(joined)} OFFSET 0) x WHERE e IS NOT NULL)"
     )
     raw_carried = "".join(f", p.k{j}" for j in range(len(kinds))) if raw_runs else ""
     for k, step in enumerate(steps[1:], start=1):
