@@ -93,6 +93,14 @@ def playback_tables_reset() -> None:
         Stream.objects.update_or_create(
             id=i, defaults={"key": f"bench-{i}", "title": f"Bench {i}", "organizer": organizer}
         )
+    # The ids above were given, not drawn: move the identity past them, so a stream
+    # created later in this database (bench-ingest's, sharing BENCH_DATABASE_URL) gets a
+    # free id instead of failing on id 1.
+    from django.core.management.color import no_style
+
+    with connection.cursor() as cursor:
+        for statement in connection.ops.sequence_reset_sql(no_style(), [Stream]):
+            cursor.execute(statement)
 
 
 def seed(total: int, events: Iterable[tuple] | None = None) -> None:
